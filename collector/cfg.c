@@ -1,0 +1,511 @@
+/*
+ * cfg.c - settings from one table (cfg_options[]): flags, config-file keys, defaults, ranges, help.
+ * See cfg.h for precedence and the embedded default.
+ */
+#include "cfg.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum opt_type { OPT_INT, OPT_STRING, OPT_LISTEN, OPT_SINK, OPT_CONFIG, OPT_BOOL, OPT_HELP, OPT_VERSION };
+
+typedef struct cfg_option {
+    const char *key;  /* JSON key; the flag is "--" + key with '_' -> '-' */
+    enum opt_type type;
+    size_t offset;    /* into cfg_t */
+    size_t size;      /* strings: buffer size */
+    int64_t min, max; /* ints */
+    const char *def;  /* default, as text */
+    const char *arg;  /* metavariable for --help */
+    const char *help;
+} cfg_option_t;
+
+#define OFF(f) offsetof(cfg_t, f)
+#define SZ(f)  sizeof(((cfg_t *)0)->f)
+
+static const cfg_option_t cfg_options[] = {
+    {"config", OPT_CONFIG, 0, 0, 0, 0, NULL, "FILE",
+     "JSON config file with the same settings (keys as below with '_'); flags override it"},
+    {"listen", OPT_LISTEN, 0, 0, 0, 0, NULL, "URL",
+     "listen on tcp://HOST:PORT (port 0 picks one) or unix:///PATH; repeatable"},
+    {"spool", OPT_STRING, OFF(spool), SZ(spool), 0, 0, "", "PATH",
+     "SQLite spool file (default STATE_DIR/spool.db)"},
+    {"sink", OPT_SINK, 0, 0, 0, 0, NULL, "URL",
+     "deliver to file:///PATH[?gzip=1]; repeatable (default file://STATE_DIR/events.ndjson)"},
+    {"state_dir", OPT_STRING, OFF(state_dir), SZ(state_dir), 0, 0, "ocsf-state", "DIR",
+     "where the embedded defaults live (spool, socket, events file)"},
+    {"schemas_dir", OPT_STRING, OFF(schemas_dir), SZ(schemas_dir), 0, 0, OCSF_SCHEMAS_DIR, "DIR",
+     "OCSF schema and mapping tables"},
+    {"max_event_bytes", OPT_INT, OFF(max_event_bytes), 0, 64, 64 << 20, "1048576", "N",
+     "longest accepted line, per listener; longer lines are dead-lettered whole"},
+    {"max_connections", OPT_INT, OFF(max_connections), 0, 1, 1000000, "1024", "N",
+     "connections per listener; more are refused"},
+    {"idle_timeout_ms", OPT_INT, OFF(idle_timeout_ms), 0, 100, 86400000, "300000", "MS",
+     "close a connection that sent nothing for this long"},
+    {"commit_max_events", OPT_INT, OFF(commit_max_events), 0, 1, 1000000, "8192", "N",
+     "records per spool transaction at most"},
+    {"commit_interval_ms", OPT_INT, OFF(commit_interval_ms), 0, 0, 1000, "2", "MS",
+     "how long a spool batch may wait to fill before its commit"},
+    {"max_pending_bytes", OPT_INT, OFF(max_pending_bytes), 0, 1 << 20, INT64_C(1) << 40,
+     "67108864", "N", "bytes waiting for the spool before ingest stops reading (backpressure)"},
+    {"spool_synchronous", OPT_STRING, OFF(spool_synchronous), SZ(spool_synchronous), 0, 0, "full",
+     "MODE", "SQLite synchronous: full (default), normal, off"},
+    {"retention_s", OPT_INT, OFF(retention_s), 0, -1, INT64_C(1) << 40, "3600", "S",
+     "keep delivered events this long for replay (-1 forever)"},
+    {"shutdown_timeout_ms", OPT_INT, OFF(shutdown_timeout_ms), 0, 0, 600000, "10000", "MS",
+     "how long SIGTERM waits for clients and sinks to drain"},
+    {"log_level", OPT_STRING, OFF(log_level), SZ(log_level), 0, 0, "info", "LEVEL",
+     "debug, info, warn or error"},
+    {"check_config", OPT_BOOL, OFF(is_check_config), 0, 0, 1, "0", NULL,
+     "validate the configuration and exit (0 ok, 2 error)"},
+    {"help", OPT_HELP, 0, 0, 0, 0, NULL, NULL, "print this help and exit"},
+    {"version", OPT_VERSION, 0, 0, 0, 0, NULL, NULL, "print the version and exit"},
+};
+#define N_OPTIONS (sizeof cfg_options / sizeof cfg_options[0])
+
+static void flag_name(const cfg_option_t *o, char *buf, size_t len)
+{
+    snprintf(buf, len, "--%s", o->key);
+    for (char *p = buf; *p; p++)
+        if (*p == '_')
+            *p = '-';
+}
+
+static const cfg_option_t *find_flag(const char *flag)
+{
+    char name[64];
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        flag_name(&cfg_options[i], name, sizeof name);
+        if (strcmp(name, flag) == 0)
+            return &cfg_options[i];
+    }
+    return NULL;
+}
+
+static const cfg_option_t *find_key(const char *key)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (strcmp(cfg_options[i].key, key) == 0)
+            return &cfg_options[i];
+    return NULL;
+}
+
+void cfg_print_help(FILE *out, const char *prog)
+{
+    char name[64];
+    fprintf(out,
+            "usage: %s [options]\n"
+            "OCSF audit collector: NDJSON events in over TCP/unix sockets, durable SQLite spool,\n"
+            "delivery to sinks. With no options it runs on its embedded default: listens on\n"
+            "tcp://127.0.0.1:7514 and unix://ocsf-state/ingest.sock, spools to\n"
+            "ocsf-state/spool.db and writes events to ocsf-state/events.ndjson.\n\noptions:\n",
+            prog);
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const cfg_option_t *o = &cfg_options[i];
+        char left[96];
+        flag_name(o, name, sizeof name);
+        snprintf(left, sizeof left, "%s%s%s", name, o->arg ? " " : "", o->arg ? o->arg : "");
+        fprintf(out, "  %-28s %s", left, o->help);
+        if (o->def && *o->def && o->type != OPT_BOOL)
+            fprintf(out, " [%s]", o->def);
+        fputc('\n', out);
+    }
+    fprintf(out, "\nexit codes: 0 ok, 1 runtime failure, 2 usage or configuration error\n");
+}
+
+static int parse_int(const char *s, int64_t *v)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(s, &end, 10);
+    if (errno || end == s || *end)
+        return -1;
+    *v = x;
+    return 0;
+}
+
+static int set_int(const cfg_option_t *o, int64_t v, int64_t *dst, const char *where, char *err,
+                   size_t errlen)
+{
+    if (v < o->min || v > o->max) {
+        snprintf(err, errlen, "%s: %lld is out of range (%lld..%lld)", where, (long long)v,
+                 (long long)o->min, (long long)o->max);
+        return -1;
+    }
+    *dst = v;
+    return 0;
+}
+
+static int add_listener(cfg_t *c, const char *url, const char *where, char *err, size_t errlen)
+{
+    char uerr[256];
+    if (c->n_listeners >= CFG_MAX_LISTENERS) {
+        snprintf(err, errlen, "%s: at most %d listeners", where, CFG_MAX_LISTENERS);
+        return -1;
+    }
+    cfg_listener_t *l = &c->listeners[c->n_listeners];
+    memset(l, 0, sizeof *l);
+    if (util_strlcpy(l->url_str, url, sizeof l->url_str) < 0 ||
+        url_parse(url, &l->url, uerr, sizeof uerr) < 0) {
+        snprintf(err, errlen, "%s: bad URL '%s': %s", where, url, uerr);
+        return -1;
+    }
+    if (strcmp(l->url.scheme, "tcp") && strcmp(l->url.scheme, "unix")) {
+        snprintf(err, errlen, "%s: '%s': listeners take tcp://HOST:PORT or unix:///PATH", where,
+                 url);
+        return -1;
+    }
+    if (strcmp(l->url.scheme, "tcp") == 0 && l->url.port < 0) {
+        snprintf(err, errlen, "%s: '%s' needs a port (0 picks a free one)", where, url);
+        return -1;
+    }
+    l->max_event_bytes = l->max_connections = l->idle_timeout_ms = -1; /* inherit */
+    c->n_listeners++;
+    return 0;
+}
+
+static int add_sink(cfg_t *c, const char *url, const char *where, char *err, size_t errlen)
+{
+    char uerr[256];
+    url_t u;
+    if (c->n_sinks >= CFG_MAX_SINKS) {
+        snprintf(err, errlen, "%s: at most %d sinks", where, CFG_MAX_SINKS);
+        return -1;
+    }
+    if (util_strlcpy(c->sinks[c->n_sinks], url, sizeof c->sinks[0]) < 0 ||
+        url_parse(url, &u, uerr, sizeof uerr) < 0) {
+        snprintf(err, errlen, "%s: bad URL '%s': %s", where, url, uerr);
+        return -1;
+    }
+    c->n_sinks++;
+    return 0;
+}
+
+void cfg_defaults(cfg_t *c)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const cfg_option_t *o = &cfg_options[i];
+        if (o->type == OPT_INT) {
+            int64_t v = 0;
+            parse_int(o->def, &v);
+            *(int64_t *)((char *)c + o->offset) = v;
+        } else if (o->type == OPT_STRING) {
+            util_strlcpy((char *)c + o->offset, o->def, o->size);
+        }
+    }
+}
+
+/* A listener given as an object in the config file: {"url": ..., "max_event_bytes": N, ...}. */
+static int apply_listener_object(cfg_t *c, json_t *v, const char *where, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"max_event_bytes", "max_connections", "idle_timeout_ms"};
+    const char *k;
+    json_t *x;
+    json_t *url = json_object_get(v, "url");
+    if (!json_is_string(url)) {
+        snprintf(err, errlen, "%s: a listener object needs \"url\" (a string)", where);
+        return -1;
+    }
+    if (add_listener(c, json_string_value(url), where, err, errlen) < 0)
+        return -1;
+    cfg_listener_t *l = &c->listeners[c->n_listeners - 1];
+    int64_t *dst[] = {&l->max_event_bytes, &l->max_connections, &l->idle_timeout_ms};
+    json_object_foreach(v, k, x)
+    {
+        if (strcmp(k, "url") == 0)
+            continue;
+        size_t i;
+        for (i = 0; i < 3; i++)
+            if (strcmp(k, keys[i]) == 0)
+                break;
+        char w2[800];
+        snprintf(w2, sizeof w2, "%.500s.%.200s", where, k);
+        if (i == 3) {
+            snprintf(err, errlen, "%s: unknown listener key (known: url, %s, %s, %s)", w2, keys[0],
+                     keys[1], keys[2]);
+            return -1;
+        }
+        if (!json_is_integer(x)) {
+            snprintf(err, errlen, "%s: expected an integer", w2);
+            return -1;
+        }
+        if (set_int(find_key(keys[i]), json_integer_value(x), dst[i], w2, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int apply_url_list(cfg_t *c, const cfg_option_t *o, json_t *v, const char *where, char *err,
+                          size_t errlen)
+{
+    size_t i;
+    json_t *x;
+    char w2[800];
+    if (json_is_string(v))
+        return o->type == OPT_LISTEN ? add_listener(c, json_string_value(v), where, err, errlen)
+                                     : add_sink(c, json_string_value(v), where, err, errlen);
+    if (!json_is_array(v)) {
+        snprintf(err, errlen, "%s: expected an array of URLs", where);
+        return -1;
+    }
+    json_array_foreach(v, i, x)
+    {
+        snprintf(w2, sizeof w2, "%s[%zu]", where, i);
+        int rc;
+        if (json_is_string(x))
+            rc = o->type == OPT_LISTEN ? add_listener(c, json_string_value(x), w2, err, errlen)
+                                       : add_sink(c, json_string_value(x), w2, err, errlen);
+        else if (json_is_object(x) && o->type == OPT_LISTEN)
+            rc = apply_listener_object(c, x, w2, err, errlen);
+        else if (json_is_object(x) && json_is_string(json_object_get(x, "url")) &&
+                 json_object_size(x) == 1)
+            rc = add_sink(c, json_string_value(json_object_get(x, "url")), w2, err, errlen);
+        else {
+            snprintf(err, errlen, "%s: expected a URL string or an object with \"url\"", w2);
+            rc = -1;
+        }
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int cfg_apply_json(cfg_t *c, const char *text, size_t len, const char *source, char *err,
+                   size_t errlen)
+{
+    json_error_t jerr;
+    const char *key;
+    json_t *v;
+    char where[512];
+    int rc = -1;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        snprintf(err, errlen, "%s:%d:%d: %s", source, jerr.line, jerr.column, jerr.text);
+        return -1;
+    }
+    if (!json_is_object(root)) {
+        snprintf(err, errlen, "%s: the config must be a JSON object", source);
+        goto out;
+    }
+    json_object_foreach(root, key, v)
+    {
+        const cfg_option_t *o = find_key(key);
+        snprintf(where, sizeof where, "%s: key \"%s\"", source, key);
+        if (!o || o->type == OPT_CONFIG || o->type == OPT_HELP || o->type == OPT_VERSION) {
+            snprintf(err, errlen, "%s: unknown key \"%s\" (see --help for the keys)", source,
+                     key);
+            goto out;
+        }
+        switch (o->type) {
+        case OPT_INT:
+            if (!json_is_integer(v)) {
+                snprintf(err, errlen, "%s: expected an integer", where);
+                goto out;
+            }
+            if (set_int(o, json_integer_value(v), (int64_t *)((char *)c + o->offset), where, err,
+                        errlen) < 0)
+                goto out;
+            break;
+        case OPT_STRING:
+            if (!json_is_string(v)) {
+                snprintf(err, errlen, "%s: expected a string", where);
+                goto out;
+            }
+            if (util_strlcpy((char *)c + o->offset, json_string_value(v), o->size) < 0) {
+                snprintf(err, errlen, "%s: longer than %zu bytes", where, o->size - 1);
+                goto out;
+            }
+            break;
+        case OPT_BOOL:
+            if (!json_is_boolean(v)) {
+                snprintf(err, errlen, "%s: expected true or false", where);
+                goto out;
+            }
+            *(int *)((char *)c + o->offset) = json_is_true(v);
+            break;
+        case OPT_LISTEN:
+        case OPT_SINK:
+            if (apply_url_list(c, o, v, where, err, errlen) < 0)
+                goto out;
+            break;
+        default:
+            break;
+        }
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+static int load_file(cfg_t *c, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = -1;
+    if (!f) {
+        snprintf(err, errlen, "--config %s: %s", path, strerror(errno));
+        return -1;
+    }
+    buf = malloc(1 << 20);
+    if (!buf) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    len = fread(buf, 1, 1 << 20, f);
+    if (len == 1 << 20) {
+        snprintf(err, errlen, "--config %s: larger than 1 MiB", path);
+        goto out;
+    }
+    rc = cfg_apply_json(c, buf, len, path, err, errlen);
+out:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+int cfg_finish(cfg_t *c, char *err, size_t errlen)
+{
+    char buf[CFG_PATH_MAX + 32];
+    if (log_parse_level(c->log_level) < 0) {
+        snprintf(err, errlen, "--log-level '%s': use debug, info, warn or error", c->log_level);
+        return -1;
+    }
+    if (strcmp(c->spool_synchronous, "full") && strcmp(c->spool_synchronous, "normal") &&
+        strcmp(c->spool_synchronous, "off")) {
+        snprintf(err, errlen, "--spool-synchronous '%s': use full, normal or off",
+                 c->spool_synchronous);
+        return -1;
+    }
+    if (c->n_listeners == 0) {
+        add_listener(c, "tcp://127.0.0.1:7514", "default", err, errlen);
+        snprintf(buf, sizeof buf, "unix://%s%s/ingest.sock", c->state_dir[0] == '/' ? "" : "",
+                 c->state_dir);
+        if (c->state_dir[0] != '/') {
+            char cwd[CFG_PATH_MAX];
+            if (!getcwd(cwd, sizeof cwd)) {
+                snprintf(err, errlen, "cannot resolve the state directory: %s", strerror(errno));
+                return -1;
+            }
+            snprintf(buf, sizeof buf, "unix://%.2000s/%.2000s/ingest.sock", cwd, c->state_dir);
+        }
+        if (add_listener(c, buf, "default", err, errlen) < 0)
+            return -1;
+    }
+    if (!c->spool[0])
+        snprintf(c->spool, sizeof c->spool, "%.4000s/spool.db", c->state_dir);
+    if (c->n_sinks == 0) {
+        char cwd[CFG_PATH_MAX] = "";
+        if (c->state_dir[0] != '/' && !getcwd(cwd, sizeof cwd)) {
+            snprintf(err, errlen, "cannot resolve the state directory: %s", strerror(errno));
+            return -1;
+        }
+        snprintf(buf, sizeof buf, "file://%.2000s%s%.2000s/events.ndjson", cwd, cwd[0] ? "/" : "",
+                 c->state_dir);
+        if (add_sink(c, buf, "default", err, errlen) < 0)
+            return -1;
+    }
+    for (int i = 0; i < c->n_listeners; i++) {
+        cfg_listener_t *l = &c->listeners[i];
+        if (l->max_event_bytes < 0)
+            l->max_event_bytes = c->max_event_bytes;
+        if (l->max_connections < 0)
+            l->max_connections = c->max_connections;
+        if (l->idle_timeout_ms < 0)
+            l->idle_timeout_ms = c->idle_timeout_ms;
+    }
+    return 0;
+}
+
+int cfg_load(cfg_t *c, int argc, char **argv, char *err, size_t errlen)
+{
+    int n_flag_listeners = 0, n_flag_sinks = 0;
+    cfg_t flags;
+    char where[96];
+
+    cfg_defaults(c);
+    /* pass 1: --help, --version, --config */
+    for (int i = 1; i < argc; i++) {
+        const cfg_option_t *o = find_flag(argv[i]);
+        if (!o) {
+            snprintf(err, errlen, "unknown option '%s' (see --help)", argv[i]);
+            return CFG_ERROR;
+        }
+        if (o->type == OPT_HELP)
+            return CFG_EXIT_HELP;
+        if (o->type == OPT_VERSION)
+            return CFG_EXIT_VERSION;
+        if (o->type == OPT_BOOL)
+            continue;
+        if (i + 1 >= argc) {
+            snprintf(err, errlen, "option '%s' needs a value (%s)", argv[i], o->arg);
+            return CFG_ERROR;
+        }
+        if (o->type == OPT_CONFIG &&
+            util_strlcpy(c->config_path, argv[i + 1], sizeof c->config_path) < 0) {
+            snprintf(err, errlen, "--config: path too long");
+            return CFG_ERROR;
+        }
+        i++;
+    }
+    if (c->config_path[0] && load_file(c, c->config_path, err, errlen) < 0)
+        return CFG_ERROR;
+    /* pass 2: flags override the file; repeatable lists are collected apart and replace it */
+    cfg_defaults(&flags);
+    for (int i = 1; i < argc; i++) {
+        const cfg_option_t *o = find_flag(argv[i]);
+        snprintf(where, sizeof where, "%s", argv[i]);
+        if (o->type == OPT_BOOL) {
+            *(int *)((char *)c + o->offset) = 1;
+            continue;
+        }
+        const char *val = argv[++i];
+        int64_t v;
+        switch (o->type) {
+        case OPT_INT:
+            if (parse_int(val, &v) < 0) {
+                snprintf(err, errlen, "%s: '%s' is not an integer", where, val);
+                return CFG_ERROR;
+            }
+            if (set_int(o, v, (int64_t *)((char *)c + o->offset), where, err, errlen) < 0)
+                return CFG_ERROR;
+            break;
+        case OPT_STRING:
+            if (util_strlcpy((char *)c + o->offset, val, o->size) < 0) {
+                snprintf(err, errlen, "%s: value longer than %zu bytes", where, o->size - 1);
+                return CFG_ERROR;
+            }
+            break;
+        case OPT_LISTEN:
+            if (add_listener(&flags, val, where, err, errlen) < 0)
+                return CFG_ERROR;
+            n_flag_listeners++;
+            break;
+        case OPT_SINK:
+            if (add_sink(&flags, val, where, err, errlen) < 0)
+                return CFG_ERROR;
+            n_flag_sinks++;
+            break;
+        default:
+            break;
+        }
+    }
+    if (n_flag_listeners) {
+        memcpy(c->listeners, flags.listeners, sizeof c->listeners);
+        c->n_listeners = flags.n_listeners;
+    }
+    if (n_flag_sinks) {
+        memcpy(c->sinks, flags.sinks, sizeof c->sinks);
+        c->n_sinks = flags.n_sinks;
+    }
+    return cfg_finish(c, err, errlen) < 0 ? CFG_ERROR : CFG_OK;
+}

@@ -1,0 +1,72 @@
+/*
+ * cfg.h - the collector's settings: one table drives the command-line flags, the JSON config file
+ * keys, the defaults, the range checks and the --help text (cfg.c: cfg_options[]).
+ *
+ * Precedence: defaults < config file (--config) < flags. A repeatable setting (--listen, --sink)
+ * given on the command line replaces the config file's list. Unknown keys and flags are errors that
+ * name the key or flag (exit 2).
+ *
+ * The embedded default (nothing given): state directory ./ocsf-state, listeners
+ * tcp://127.0.0.1:7514 and unix://<state>/ingest.sock, spool <state>/spool.db, file sink
+ * <state>/events.ndjson.
+ */
+#ifndef OCSF_CFG_H
+#define OCSF_CFG_H
+
+#include "url.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CFG_MAX_LISTENERS 16
+#define CFG_MAX_SINKS     16
+#define CFG_PATH_MAX      4096
+
+typedef struct cfg_listener {
+    char url_str[1200];
+    url_t url;
+    int64_t max_event_bytes;
+    int64_t max_connections;
+    int64_t idle_timeout_ms;
+} cfg_listener_t;
+
+typedef struct cfg {
+    cfg_listener_t listeners[CFG_MAX_LISTENERS];
+    int n_listeners;
+    char sinks[CFG_MAX_SINKS][1200];
+    int n_sinks;
+    char spool[CFG_PATH_MAX];
+    char state_dir[CFG_PATH_MAX];
+    char schemas_dir[CFG_PATH_MAX];
+    char config_path[CFG_PATH_MAX];
+    char log_level[16];
+    char spool_synchronous[16];
+    /* listener defaults (a listener object in the config file may override them) */
+    int64_t max_event_bytes;
+    int64_t max_connections;
+    int64_t idle_timeout_ms;
+    /* spool writer */
+    int64_t commit_max_events;
+    int64_t commit_interval_ms;
+    int64_t max_pending_bytes;
+    int64_t retention_s;
+    int64_t shutdown_timeout_ms;
+    int is_check_config;
+} cfg_t;
+
+enum cfg_result { CFG_OK = 0, CFG_ERROR = -1, CFG_EXIT_HELP = 1, CFG_EXIT_VERSION = 2 };
+
+/* Fills defaults, reads --config if given, then the flags; resolves the embedded defaults.
+ * CFG_OK, CFG_EXIT_HELP / CFG_EXIT_VERSION (print and exit 0), or CFG_ERROR with err naming the flag,
+ * key or file:line. */
+int cfg_load(cfg_t *c, int argc, char **argv, char *err, size_t errlen);
+/* Parses a JSON config text (used by cfg_load and the fuzz target). source names it in errors. */
+int cfg_apply_json(cfg_t *c, const char *text, size_t len, const char *source, char *err,
+                   size_t errlen);
+void cfg_defaults(cfg_t *c);
+/* Fills the embedded defaults for what is unset; checks the result. */
+int cfg_finish(cfg_t *c, char *err, size_t errlen);
+void cfg_print_help(FILE *out, const char *prog);
+
+#endif

@@ -1,0 +1,239 @@
+/*
+ * main.c - the ocsf-collector daemon, top to bottom:
+ *
+ *   1. settings (cfg_load: flags, --config, embedded defaults)
+ *   2. spool (SQLite, WAL) and its writer thread
+ *   3. one shipper thread per sink, each resuming at its cursor
+ *   4. ingest: listeners on the libuv loop
+ *   5. run the loop until SIGTERM/SIGINT
+ *   6. shut down: stop accepting, let connections drain and get their final acks, commit, let the
+ *      sinks ship what was committed, store their cursors, exit 0.
+ */
+#include "cfg.h"
+#include "ingest.h"
+#include "log.h"
+#include "shipper.h"
+#include "spool.h"
+#include "util.h"
+#include "writer.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct daemon {
+    cfg_t cfg;
+    uv_loop_t *loop;
+    writer_t *writer;
+    shipper_t *shippers[CFG_MAX_SINKS];
+    int n_shippers;
+    ingest_t *ingest;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t shutdown_timer;
+    int is_shutting_down;
+} daemon_t;
+
+static int synchronous_level(const char *mode)
+{
+    return strcmp(mode, "off") == 0 ? 0 : strcmp(mode, "normal") == 0 ? 1 : 2;
+}
+
+/* Creates the directory that will hold path (spool file, unix socket). */
+static int ensure_parent_dir(const char *path, char *err, size_t errlen)
+{
+    char buf[CFG_PATH_MAX];
+    util_strlcpy(buf, path, sizeof buf);
+    const char *dir = dirname(buf);
+    if (util_mkdirs(dir, 0750) < 0) {
+        snprintf(err, errlen, "cannot create directory %s for %s: %s", dir, path,
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void on_ingest_drained(void *arg)
+{
+    daemon_t *d = arg;
+    uv_stop(d->loop);
+}
+
+static void on_shutdown_timeout(uv_timer_t *t)
+{
+    daemon_t *d = t->data;
+    log_warn("shutdown: clients did not finish within %lld ms; closing their connections",
+             (long long)d->cfg.shutdown_timeout_ms);
+    ingest_force_close(d->ingest);
+    uv_stop(d->loop);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    daemon_t *d = h->data;
+    if (signum == SIGHUP) {
+        log_info("SIGHUP: nothing to reload in this build's configuration; still serving");
+        return;
+    }
+    if (d->is_shutting_down) {
+        log_warn("second %s: closing every connection now", strsignal(signum));
+        ingest_force_close(d->ingest);
+        uv_stop(d->loop);
+        return;
+    }
+    d->is_shutting_down = 1;
+    log_info("%s: shutting down (stop accepting, drain, commit, flush sinks)", strsignal(signum));
+    uv_timer_start(&d->shutdown_timer, on_shutdown_timeout, (uint64_t)d->cfg.shutdown_timeout_ms,
+                   0);
+    ingest_shutdown(d->ingest, on_ingest_drained, d);
+}
+
+static void close_walk_cb(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    static daemon_t d;
+    char err[2048];
+    spool_t *spool = NULL;
+    int exit_code = 1;
+
+    signal(SIGPIPE, SIG_IGN);
+    int rc = cfg_load(&d.cfg, argc, argv, err, sizeof err);
+    if (rc == CFG_EXIT_HELP) {
+        cfg_print_help(stdout, "ocsf-collector");
+        return 0;
+    }
+    if (rc == CFG_EXIT_VERSION) {
+        printf("ocsf-collector %s\n", OCSF_VERSION);
+        return 0;
+    }
+    if (rc != CFG_OK) {
+        fprintf(stderr, "ocsf-collector: %s\n", err);
+        return 2;
+    }
+    log_set_level(log_parse_level(d.cfg.log_level));
+    for (int i = 0; i < d.cfg.n_sinks; i++) {
+        url_t u;
+        url_parse(d.cfg.sinks[i], &u, err, sizeof err);
+        if (!sink_lookup(u.scheme)) {
+            fprintf(stderr, "ocsf-collector: --sink %s: unknown sink scheme '%s' (known: %s)\n",
+                    d.cfg.sinks[i], u.scheme, sink_schemes());
+            return 2;
+        }
+    }
+    if (d.cfg.is_check_config) {
+        printf("configuration ok: %d listeners, %d sinks, spool %s\n", d.cfg.n_listeners,
+               d.cfg.n_sinks, d.cfg.spool);
+        return 0;
+    }
+
+    /* 2. spool and writer */
+    if (ensure_parent_dir(d.cfg.spool, err, sizeof err) < 0)
+        goto fail;
+    for (int i = 0; i < d.cfg.n_listeners; i++)
+        if (strcmp(d.cfg.listeners[i].url.scheme, "unix") == 0 &&
+            ensure_parent_dir(d.cfg.listeners[i].url.path, err, sizeof err) < 0)
+            goto fail;
+    spool_opts_t so = {.synchronous = synchronous_level(d.cfg.spool_synchronous)};
+    if (spool_open(d.cfg.spool, &so, &spool, err, sizeof err) < 0)
+        goto fail;
+    int64_t last_seq = spool_last_seq(spool);
+    log_info("spool %s ready (format %d, last seq %lld)", d.cfg.spool, SPOOL_FORMAT_VERSION,
+             (long long)last_seq);
+    d.loop = uv_default_loop();
+    writer_opts_t wo = {
+        .commit_max_events = (int)d.cfg.commit_max_events,
+        .commit_interval_ms = (int)d.cfg.commit_interval_ms,
+        .retention_ms = d.cfg.retention_s < 0 ? -1 : d.cfg.retention_s * 1000,
+    };
+    if (writer_start(d.loop, spool, &wo, ingest_on_committed, NULL, &d.writer, err, sizeof err) < 0)
+        goto fail;
+    spool = NULL; /* the writer owns it */
+
+    /* 3. sinks */
+    for (int i = 0; i < d.cfg.n_sinks; i++) {
+        if (shipper_open(d.cfg.sinks[i], d.cfg.spool, d.writer, &d.shippers[i], err, sizeof err) <
+            0)
+            goto fail_exit2;
+        d.n_shippers++;
+    }
+    if (writer_run(d.writer) < 0) {
+        snprintf(err, sizeof err, "cannot start the spool writer thread");
+        goto fail;
+    }
+    for (int i = 0; i < d.n_shippers; i++)
+        if (shipper_run(d.shippers[i]) < 0) {
+            snprintf(err, sizeof err, "cannot start the thread of sink %s",
+                     shipper_name(d.shippers[i]));
+            goto fail;
+        }
+
+    /* 4. ingest */
+    ingest_opts_t io = {
+        .listeners = d.cfg.listeners,
+        .n_listeners = d.cfg.n_listeners,
+        .max_pending_bytes = (size_t)d.cfg.max_pending_bytes,
+        .next_seq = last_seq + 1,
+    };
+    if (ingest_start(d.loop, d.writer, &io, &d.ingest, err, sizeof err) < 0)
+        goto fail;
+    writer_set_done_ctx(d.writer, d.ingest);
+
+    uv_signal_init(d.loop, &d.sig_term);
+    uv_signal_init(d.loop, &d.sig_int);
+    uv_signal_init(d.loop, &d.sig_hup);
+    d.sig_term.data = d.sig_int.data = d.sig_hup.data = &d;
+    uv_signal_start(&d.sig_term, on_signal, SIGTERM);
+    uv_signal_start(&d.sig_int, on_signal, SIGINT);
+    uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
+    uv_timer_init(d.loop, &d.shutdown_timer);
+    d.shutdown_timer.data = &d;
+    for (int i = 0; i < d.n_shippers; i++)
+        log_info("events go to %s", shipper_name(d.shippers[i]));
+    log_info("ready");
+
+    /* 5. run */
+    uv_run(d.loop, UV_RUN_DEFAULT);
+    exit_code = 0;
+    goto shutdown;
+
+fail_exit2:
+    exit_code = 2;
+fail:
+    log_error("%s", err);
+    if (d.ingest)
+        ingest_shutdown(d.ingest, NULL, NULL);
+shutdown:
+    /* 6. everything read is committed, the sinks ship it, the cursors are stored */
+    if (d.writer && writer_flush(d.writer, (int)d.cfg.shutdown_timeout_ms) < 0)
+        log_error("shutdown: the spool did not commit within %lld ms",
+                  (long long)d.cfg.shutdown_timeout_ms);
+    for (int i = 0; i < d.n_shippers; i++)
+        shipper_stop(d.shippers[i], (int)d.cfg.shutdown_timeout_ms);
+    if (d.writer) {
+        writer_stop(d.writer);
+        writer_free(d.writer);
+    }
+    for (int i = 0; i < d.n_shippers; i++)
+        shipper_free(d.shippers[i]);
+    spool_close(spool);
+    if (d.loop) {
+        if (d.ingest)
+            ingest_force_close(d.ingest);
+        uv_walk(d.loop, close_walk_cb, NULL);
+        uv_run(d.loop, UV_RUN_DEFAULT);
+        uv_loop_close(d.loop);
+    }
+    ingest_free(d.ingest);
+    if (exit_code == 0)
+        log_info("shutdown complete");
+    return exit_code;
+}

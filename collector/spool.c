@@ -1,0 +1,407 @@
+/*
+ * spool.c - SQLite spool; the table layout and invariants are in spool.h.
+ *
+ * Statements are prepared once per connection. Writes happen only inside spool_begin/spool_commit,
+ * which the writer thread brackets around a batch: one fsync (synchronous=FULL) covers the batch.
+ */
+#include "spool.h"
+#include "util.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum stmt_id {
+    ST_INSERT_EVENT,
+    ST_INSERT_DEAD,
+    ST_PUT_CURSOR,
+    ST_GET_CURSOR,
+    ST_READ_EVENTS,
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_INSERT_EVENT] = "INSERT INTO events(seq, received_ms, event_ms, class_uid, activity_id, "
+                        "status_id, type, user, workspace, peer, body) "
+                        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [ST_INSERT_DEAD] = "INSERT INTO dead_letters(received_ms, peer, listener, line, reason, raw, "
+                       "raw_len) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_PUT_CURSOR] = "INSERT INTO sink_cursors(sink, seq, updated_ms) VALUES(?1, ?2, ?3) "
+                      "ON CONFLICT(sink) DO UPDATE SET seq = excluded.seq, "
+                      "updated_ms = excluded.updated_ms",
+    [ST_GET_CURSOR] = "SELECT seq FROM sink_cursors WHERE sink = ?1",
+    [ST_READ_EVENTS] = "SELECT seq, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+};
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS events(seq INTEGER PRIMARY KEY, received_ms INTEGER NOT NULL,"
+    " event_ms INTEGER, class_uid INTEGER, activity_id INTEGER, status_id INTEGER, type TEXT,"
+    " user TEXT, workspace TEXT, peer TEXT, body TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS dead_letters(id INTEGER PRIMARY KEY, received_ms INTEGER NOT NULL,"
+    " peer TEXT, listener TEXT, line INTEGER, reason TEXT NOT NULL, raw BLOB, raw_len INTEGER);"
+    "CREATE TABLE IF NOT EXISTS sink_cursors(sink TEXT PRIMARY KEY, seq INTEGER NOT NULL,"
+    " updated_ms INTEGER);";
+
+struct spool {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[ST_COUNT];
+    char path[4096];
+};
+
+spool_record_t *spool_record_new(int kind, const char *body, size_t body_len,
+                                 const char *const str[SR_NSTR])
+{
+    size_t lens[SR_NSTR] = {0};
+    size_t size = sizeof(spool_record_t) + body_len + 1;
+    for (int i = 0; i < SR_NSTR; i++)
+        if (str && str[i]) {
+            lens[i] = strlen(str[i]) + 1;
+            size += lens[i];
+        }
+    spool_record_t *r = malloc(size);
+    if (!r)
+        return NULL;
+    memset(r, 0, sizeof *r);
+    char *p = (char *)(r + 1);
+    memcpy(p, body, body_len);
+    p[body_len] = '\0';
+    r->body = p;
+    r->body_len = body_len;
+    r->raw_len = body_len;
+    p += body_len + 1;
+    for (int i = 0; i < SR_NSTR; i++) {
+        if (!lens[i])
+            continue;
+        memcpy(p, str[i], lens[i]);
+        r->str[i] = p;
+        p += lens[i];
+    }
+    r->kind = kind;
+    r->event_ms = -1;
+    r->class_uid = r->activity_id = r->status_id = -1;
+    r->size = size;
+    return r;
+}
+
+void spool_record_free(spool_record_t *r)
+{
+    free(r);
+}
+
+const char *spool_errmsg(spool_t *s)
+{
+    return sqlite3_errmsg(s->db);
+}
+
+const char *spool_path(const spool_t *s)
+{
+    return s->path;
+}
+
+static int spool_check_format(spool_t *s, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'format_version'", -1,
+                                &st, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "spool %s: cannot read meta table: %s", s->path,
+                 sqlite3_errmsg(s->db));
+        return -1;
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        char want[16];
+        snprintf(want, sizeof want, "%d", SPOOL_FORMAT_VERSION);
+        if (!v || strcmp(v, want) != 0) {
+            snprintf(err, errlen,
+                     "spool %s has format version %s, this collector reads format version %d: "
+                     "run a collector that matches it, or move the spool aside",
+                     s->path, v ? v : "(null)", SPOOL_FORMAT_VERSION);
+            sqlite3_finalize(st);
+            return -1;
+        }
+        sqlite3_finalize(st);
+        return 0;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        snprintf(err, errlen, "spool %s: %s", s->path, sqlite3_errmsg(s->db));
+        return -1;
+    }
+    return 1; /* no version yet: a new spool */
+}
+
+int spool_open(const char *path, const spool_opts_t *opts, spool_t **out, char *err, size_t errlen)
+{
+    static const spool_opts_t defaults = {0, 2, 0};
+    spool_t *s = NULL;
+    char *emsg = NULL;
+    char sql[256];
+    int rc;
+
+    if (!opts)
+        opts = &defaults;
+    *out = NULL;
+    s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (util_strlcpy(s->path, path, sizeof s->path) < 0) {
+        snprintf(err, errlen, "spool path too long");
+        goto fail;
+    }
+    int flags = opts->is_read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    rc = sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open spool %s: %s", path,
+                 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, 10000);
+    snprintf(sql, sizeof sql,
+             "PRAGMA journal_mode=WAL; PRAGMA synchronous=%d; PRAGMA cache_size=-%d;"
+             " PRAGMA journal_size_limit=67108864;",
+             opts->synchronous, opts->cache_kib > 0 ? opts->cache_kib : 16384);
+    if (opts->is_read_only)
+        snprintf(sql, sizeof sql, "PRAGMA cache_size=-%d;",
+                 opts->cache_kib > 0 ? opts->cache_kib : 8192);
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &emsg) != SQLITE_OK) {
+        snprintf(err, errlen, "spool %s: %s (is it an SQLite spool? is its directory writable?)",
+                 path, emsg ? emsg : sqlite3_errmsg(s->db));
+        goto fail;
+    }
+    if (!opts->is_read_only) {
+        if (sqlite3_exec(s->db, schema_sql, NULL, NULL, &emsg) != SQLITE_OK) {
+            snprintf(err, errlen, "spool %s: cannot create tables: %s", path, emsg);
+            goto fail;
+        }
+    }
+    rc = spool_check_format(s, err, errlen);
+    if (rc < 0)
+        goto fail;
+    if (rc == 1) {
+        if (opts->is_read_only) {
+            snprintf(err, errlen, "spool %s has no format version: not a collector spool", path);
+            goto fail;
+        }
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO meta VALUES('format_version', '%d'), ('created_ms', '%lld')",
+                 SPOOL_FORMAT_VERSION, (long long)util_now_ms());
+        if (sqlite3_exec(s->db, sql, NULL, NULL, &emsg) != SQLITE_OK) {
+            snprintf(err, errlen, "spool %s: cannot write meta: %s", path, emsg);
+            goto fail;
+        }
+    }
+    for (int i = 0; i < ST_COUNT; i++) {
+        if (opts->is_read_only &&
+            (i == ST_INSERT_EVENT || i == ST_INSERT_DEAD || i == ST_PUT_CURSOR))
+            continue;
+        if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
+                               NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "spool %s: %s", path, sqlite3_errmsg(s->db));
+            goto fail;
+        }
+    }
+    *out = s;
+    return 0;
+
+fail:
+    sqlite3_free(emsg);
+    spool_close(s);
+    return -1;
+}
+
+void spool_close(spool_t *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(s->stmt[i]);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+static int spool_step_done(spool_t *s, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    (void)s;
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int spool_begin(spool_t *s)
+{
+    return spool_step_done(s, s->stmt[ST_BEGIN]);
+}
+
+int spool_commit(spool_t *s)
+{
+    return spool_step_done(s, s->stmt[ST_COMMIT]);
+}
+
+void spool_rollback(spool_t *s)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        spool_step_done(s, s->stmt[ST_ROLLBACK]);
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_int_or_null(sqlite3_stmt *st, int i, int64_t v)
+{
+    if (v >= 0)
+        sqlite3_bind_int64(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+int spool_insert(spool_t *s, const spool_record_t *r)
+{
+    sqlite3_stmt *st;
+    switch (r->kind) {
+    case SPOOL_EVENT:
+        st = s->stmt[ST_INSERT_EVENT];
+        sqlite3_bind_int64(st, 1, r->seq);
+        sqlite3_bind_int64(st, 2, r->received_ms);
+        bind_int_or_null(st, 3, r->event_ms);
+        bind_int_or_null(st, 4, r->class_uid);
+        bind_int_or_null(st, 5, r->activity_id);
+        bind_int_or_null(st, 6, r->status_id);
+        bind_text_or_null(st, 7, r->str[SR_TYPE]);
+        bind_text_or_null(st, 8, r->str[SR_USER]);
+        bind_text_or_null(st, 9, r->str[SR_WORKSPACE]);
+        bind_text_or_null(st, 10, r->str[SR_PEER]);
+        sqlite3_bind_text(st, 11, r->body, (int)r->body_len, SQLITE_STATIC);
+        return spool_step_done(s, st);
+    case SPOOL_DEAD:
+        st = s->stmt[ST_INSERT_DEAD];
+        sqlite3_bind_int64(st, 1, r->received_ms);
+        bind_text_or_null(st, 2, r->str[SR_PEER]);
+        bind_text_or_null(st, 3, r->str[SR_LISTENER]);
+        sqlite3_bind_int64(st, 4, r->line);
+        sqlite3_bind_text(st, 5, r->str[SR_REASON] ? r->str[SR_REASON] : "unknown", -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_blob(st, 6, r->body, (int)r->body_len, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 7, (int64_t)r->raw_len);
+        return spool_step_done(s, st);
+    default:
+        return 0;
+    }
+}
+
+int spool_put_cursor(spool_t *s, const char *sink, int64_t seq, int64_t now_ms)
+{
+    sqlite3_stmt *st = s->stmt[ST_PUT_CURSOR];
+    sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, seq);
+    sqlite3_bind_int64(st, 3, now_ms);
+    return spool_step_done(s, st);
+}
+
+int spool_get_cursor(spool_t *s, const char *sink, int64_t *seq)
+{
+    sqlite3_stmt *st = s->stmt[ST_GET_CURSOR];
+    sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *seq = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int64_t spool_query_int(spool_t *s, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    else if (rc == SQLITE_DONE)
+        v = 0;
+    sqlite3_finalize(st);
+    return v;
+}
+
+int64_t spool_last_seq(spool_t *s)
+{
+    int64_t a = spool_query_int(s, "SELECT coalesce(max(seq), 0) FROM events");
+    int64_t b = spool_query_int(
+        s, "SELECT coalesce(max(CAST(value AS INTEGER)), 0) FROM meta WHERE key = 'seq_hw'");
+    if (a < 0 || b < 0)
+        return -1;
+    return a > b ? a : b;
+}
+
+int64_t spool_count(spool_t *s, const char *table)
+{
+    char sql[128];
+    if (strcmp(table, "events") && strcmp(table, "dead_letters") && strcmp(table, "sink_cursors"))
+        return -1;
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", table);
+    return spool_query_int(s, sql);
+}
+
+int spool_prune(spool_t *s, int64_t upto_seq, int64_t before_ms, int max_rows)
+{
+    sqlite3_stmt *st = NULL;
+    int deleted = -1;
+    const char *sql = "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= ?1 "
+                      "AND received_ms < ?2 ORDER BY seq LIMIT ?3)";
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, upto_seq);
+    sqlite3_bind_int64(st, 2, before_ms);
+    sqlite3_bind_int(st, 3, max_rows);
+    if (sqlite3_step(st) == SQLITE_DONE)
+        deleted = sqlite3_changes(s->db);
+    sqlite3_finalize(st);
+    if (deleted > 0) {
+        char hw[160];
+        snprintf(hw, sizeof hw,
+                 "INSERT INTO meta VALUES('seq_hw', '%lld') ON CONFLICT(key) DO UPDATE SET "
+                 "value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+                 (long long)upto_seq);
+        if (sqlite3_exec(s->db, hw, NULL, NULL, NULL) != SQLITE_OK)
+            return -1;
+    }
+    return deleted;
+}
+
+int spool_read_events(spool_t *s, int64_t after, int limit, spool_row_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = s->stmt[ST_READ_EVENTS];
+    int n = 0, rc;
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int(st, 2, limit);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *body = (const char *)sqlite3_column_text(st, 1);
+        int len = sqlite3_column_bytes(st, 1);
+        n++;
+        int stop = cb(ctx, sqlite3_column_int64(st, 0), body ? body : "", (size_t)len);
+        if (stop) {
+            sqlite3_reset(st);
+            return stop;
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? n : -1;
+}

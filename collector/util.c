@@ -1,0 +1,57 @@
+/*
+ * util.c - clocks, bounded copies and mkdir -p (see util.h).
+ */
+#include "util.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+int64_t util_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t util_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int util_strlcpy(char *dst, const char *src, size_t len)
+{
+    size_t n = strlen(src);
+    if (len == 0)
+        return -1;
+    if (n >= len) {
+        memcpy(dst, src, len - 1);
+        dst[len - 1] = '\0';
+        return -1;
+    }
+    memcpy(dst, src, n + 1);
+    return 0;
+}
+
+int util_mkdirs(const char *path, unsigned mode)
+{
+    char buf[4096];
+    if (util_strlcpy(buf, path, sizeof buf) < 0) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(buf, mode) < 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}

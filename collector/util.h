@@ -1,0 +1,19 @@
+/*
+ * util.h - small helpers shared by modules: clocks and bounded string copies.
+ */
+#ifndef OCSF_UTIL_H
+#define OCSF_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Wall-clock milliseconds since the epoch. */
+int64_t util_now_ms(void);
+/* Monotonic nanoseconds (for intervals). */
+uint64_t util_mono_ns(void);
+/* Copies src into dst (size len), always NUL-terminated; returns -1 when src did not fit. */
+int util_strlcpy(char *dst, const char *src, size_t len);
+/* mkdir -p; returns 0 or -1 with errno set. */
+int util_mkdirs(const char *path, unsigned mode);
+
+#endif

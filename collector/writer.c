@@ -1,0 +1,392 @@
+/*
+ * writer.c - the spool writer thread (see writer.h for the contract).
+ *
+ * NOTES ON THE DESIGN
+ *   1. Order: records are committed in submit order and handed back in that order, so a connection's
+ *      acknowledgement count only ever grows and covers a prefix of its lines.
+ *   2. Only this thread writes to the spool connection. Shippers read through their own connections
+ *      (WAL lets them read while this one writes).
+ *   3. Group commit: the queue is drained whole at each turn (up to commit_max_events), so under load
+ *      the batch grows with the fsync time instead of the fsync rate limiting throughput.
+ *   4. A commit that fails leaves the batch at the head of the line and is retried; the loop sees no
+ *      completion meanwhile, so no emitter is told an event is durable before it is.
+ */
+#include "writer.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct cursor_slot {
+    char name[512];
+    int64_t seq;
+    int64_t stored_seq;
+};
+
+struct writer {
+    uv_loop_t *loop;
+    uv_async_t async;
+    spool_t *spool;
+    writer_opts_t opts;
+    writer_done_cb done_cb;
+    void *done_ctx;
+
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cond_work;      /* queue grew, a cursor moved, or stop */
+    pthread_cond_t cond_committed; /* committed_seq moved, or the queue emptied */
+    spool_record_t *head, *tail;   /* submitted, not yet taken by the thread */
+    size_t queued;
+    spool_record_t *done_head, *done_tail; /* committed, not yet handed to the loop */
+    int is_busy;                   /* the thread holds a batch it has not committed yet */
+    int is_stopping;
+    int64_t committed_seq;
+    struct cursor_slot cursors[WRITER_MAX_CURSORS];
+    int n_cursors;
+    int is_cursor_dirty;
+    atomic_size_t pending_bytes;
+};
+
+static void writer_async_cb(uv_async_t *h)
+{
+    writer_t *w = h->data;
+    pthread_mutex_lock(&w->mu);
+    spool_record_t *done = w->done_head;
+    w->done_head = w->done_tail = NULL;
+    pthread_mutex_unlock(&w->mu);
+    size_t bytes = 0;
+    for (spool_record_t *r = done; r; r = r->next)
+        bytes += r->size;
+    atomic_fetch_sub(&w->pending_bytes, bytes);
+    if (done)
+        w->done_cb(w->done_ctx, done);
+}
+
+void writer_set_done_ctx(writer_t *w, void *ctx)
+{
+    w->done_ctx = ctx;
+}
+
+void writer_submit(writer_t *w, spool_record_t *r)
+{
+    r->next = NULL;
+    atomic_fetch_add(&w->pending_bytes, r->size);
+    pthread_mutex_lock(&w->mu);
+    if (w->tail)
+        w->tail->next = r;
+    else
+        w->head = r;
+    w->tail = r;
+    w->queued++;
+    if (w->queued == 1 || w->queued >= (size_t)w->opts.commit_max_events)
+        pthread_cond_signal(&w->cond_work);
+    pthread_mutex_unlock(&w->mu);
+}
+
+size_t writer_pending_bytes(writer_t *w)
+{
+    return atomic_load(&w->pending_bytes);
+}
+
+int writer_add_cursor(writer_t *w, const char *sink, int64_t seq)
+{
+    if (w->n_cursors >= WRITER_MAX_CURSORS)
+        return -1;
+    struct cursor_slot *c = &w->cursors[w->n_cursors];
+    util_strlcpy(c->name, sink, sizeof c->name);
+    c->seq = c->stored_seq = seq;
+    return w->n_cursors++;
+}
+
+void writer_set_cursor(writer_t *w, int index, int64_t seq)
+{
+    pthread_mutex_lock(&w->mu);
+    if (seq > w->cursors[index].seq) {
+        w->cursors[index].seq = seq;
+        w->is_cursor_dirty = 1;
+        pthread_cond_signal(&w->cond_work);
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+int64_t writer_committed_seq(writer_t *w)
+{
+    pthread_mutex_lock(&w->mu);
+    int64_t s = w->committed_seq;
+    pthread_mutex_unlock(&w->mu);
+    return s;
+}
+
+static void deadline_after_ms(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+int64_t writer_wait_committed(writer_t *w, int64_t after, int timeout_ms)
+{
+    struct timespec ts;
+    deadline_after_ms(&ts, timeout_ms);
+    pthread_mutex_lock(&w->mu);
+    while (w->committed_seq <= after && !w->is_stopping) {
+        if (pthread_cond_timedwait(&w->cond_committed, &w->mu, &ts) == ETIMEDOUT)
+            break;
+    }
+    int64_t s = w->committed_seq;
+    pthread_mutex_unlock(&w->mu);
+    return s;
+}
+
+int writer_flush(writer_t *w, int timeout_ms)
+{
+    struct timespec ts;
+    int rc = 0;
+    deadline_after_ms(&ts, timeout_ms);
+    pthread_mutex_lock(&w->mu);
+    while ((w->head || w->is_busy) && rc == 0)
+        if (pthread_cond_timedwait(&w->cond_committed, &w->mu, &ts) == ETIMEDOUT)
+            rc = -1;
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+/* Takes a batch off the queue; waits for work first. Returns with the lock held. */
+static spool_record_t *writer_take_batch(writer_t *w, int *n_out)
+{
+    while (!w->head && !w->is_cursor_dirty && !w->is_stopping) {
+        struct timespec ts;
+        deadline_after_ms(&ts, 1000); /* wake now and then to prune */
+        if (pthread_cond_timedwait(&w->cond_work, &w->mu, &ts) == ETIMEDOUT)
+            break;
+    }
+    if (w->head && w->queued < (size_t)w->opts.commit_max_events && !w->is_stopping &&
+        w->opts.commit_interval_ms > 0) {
+        /* let the batch fill for a moment: one fsync for more records */
+        struct timespec ts;
+        deadline_after_ms(&ts, w->opts.commit_interval_ms);
+        while (w->queued < (size_t)w->opts.commit_max_events && !w->is_stopping)
+            if (pthread_cond_timedwait(&w->cond_work, &w->mu, &ts) == ETIMEDOUT)
+                break;
+    }
+    spool_record_t *batch = w->head, *last = NULL;
+    int n = 0;
+    for (spool_record_t *r = w->head; r && n < w->opts.commit_max_events; r = r->next) {
+        last = r;
+        n++;
+    }
+    if (last) {
+        w->head = last->next;
+        if (!w->head)
+            w->tail = NULL;
+        last->next = NULL;
+        w->queued -= (size_t)n;
+        w->is_busy = 1;
+    }
+    *n_out = n;
+    return last ? batch : NULL;
+}
+
+/* Inserts the batch and the dirty cursors in one transaction. 0 or -1 (rolled back). */
+static int writer_commit(writer_t *w, spool_record_t *batch, struct cursor_slot *cur, int n_cur)
+{
+    int64_t now = util_now_ms();
+    if (spool_begin(w->spool) < 0)
+        return -1;
+    for (spool_record_t *r = batch; r; r = r->next)
+        if (spool_insert(w->spool, r) < 0)
+            goto fail;
+    for (int i = 0; i < n_cur; i++)
+        if (cur[i].seq != cur[i].stored_seq &&
+            spool_put_cursor(w->spool, cur[i].name, cur[i].seq, now) < 0)
+            goto fail;
+    if (spool_commit(w->spool) < 0)
+        goto fail;
+    return 0;
+fail:
+    spool_rollback(w->spool);
+    return -1;
+}
+
+/* Deletes events every sink has delivered and that are past retention. */
+static void writer_prune(writer_t *w, const struct cursor_slot *cur, int n_cur)
+{
+    if (w->opts.retention_ms < 0 || n_cur == 0)
+        return;
+    int64_t upto = INT64_MAX;
+    for (int i = 0; i < n_cur; i++)
+        if (cur[i].stored_seq < upto)
+            upto = cur[i].stored_seq;
+    if (upto <= 0)
+        return;
+    if (spool_begin(w->spool) < 0)
+        return;
+    int n = spool_prune(w->spool, upto, util_now_ms() - w->opts.retention_ms, 20000);
+    if (n < 0 || spool_commit(w->spool) < 0) {
+        spool_rollback(w->spool);
+        return;
+    }
+    if (n > 0)
+        log_debug("spool: pruned %d delivered events up to seq %lld", n, (long long)upto);
+}
+
+static void *writer_main(void *arg)
+{
+    writer_t *w = arg;
+    struct cursor_slot cur[WRITER_MAX_CURSORS];
+    int failures = 0;
+    uint64_t last_prune_ns = util_mono_ns();
+
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        int n = 0;
+        spool_record_t *batch = writer_take_batch(w, &n);
+        int n_cur = w->n_cursors;
+        memcpy(cur, w->cursors, sizeof(cur[0]) * (size_t)n_cur);
+        int had_cursor = w->is_cursor_dirty;
+        w->is_cursor_dirty = 0;
+        if (!batch && !had_cursor && w->is_stopping) {
+            pthread_cond_broadcast(&w->cond_committed);
+            break;
+        }
+        pthread_mutex_unlock(&w->mu);
+
+        int rc = 0;
+        if (batch || had_cursor) {
+            while ((rc = writer_commit(w, batch, cur, n_cur)) < 0) {
+                if (failures++ == 0)
+                    log_error("spool %s: commit of %d records failed: %s; not acknowledging, "
+                              "retrying (check disk space and permissions)",
+                              spool_path(w->spool), n, spool_errmsg(w->spool));
+                int backoff_ms = failures < 10 ? 50 * failures : 1000;
+                struct timespec ts = {backoff_ms / 1000, (long)(backoff_ms % 1000) * 1000000L};
+                nanosleep(&ts, NULL);
+                pthread_mutex_lock(&w->mu);
+                int is_giving_up = w->is_stopping && failures > 50;
+                pthread_mutex_unlock(&w->mu);
+                if (is_giving_up)
+                    break;
+            }
+            if (rc == 0 && failures) {
+                log_info("spool %s: commits succeed again after %d failed attempts",
+                         spool_path(w->spool), failures);
+                failures = 0;
+            }
+        }
+        uint64_t now_ns = util_mono_ns();
+        if (now_ns - last_prune_ns > 1000000000ull) {
+            last_prune_ns = now_ns;
+            for (int i = 0; i < n_cur; i++)
+                cur[i].stored_seq = cur[i].seq;
+            writer_prune(w, cur, n_cur);
+        }
+
+        pthread_mutex_lock(&w->mu);
+        if (rc == 0) {
+            for (int i = 0; i < n_cur; i++)
+                if (w->cursors[i].stored_seq < cur[i].seq)
+                    w->cursors[i].stored_seq = cur[i].seq;
+            int64_t last_seq = w->committed_seq;
+            for (spool_record_t *r = batch; r; r = r->next)
+                if (r->kind == SPOOL_EVENT && r->seq > last_seq)
+                    last_seq = r->seq;
+            w->committed_seq = last_seq;
+            if (batch) {
+                spool_record_t *last = batch;
+                while (last->next)
+                    last = last->next;
+                if (w->done_tail)
+                    w->done_tail->next = batch;
+                else
+                    w->done_head = batch;
+                w->done_tail = last;
+                uv_async_send(&w->async);
+            }
+        } else {
+            /* stopping after persistent failures: the records were never acknowledged; drop
+             * them here (emitters keep their copies because they got no ack) */
+            log_error("spool %s: giving up on %d uncommitted records at shutdown; they were not "
+                      "acknowledged, emitters will resend them",
+                      spool_path(w->spool), n);
+            size_t bytes = 0;
+            while (batch) {
+                spool_record_t *next = batch->next;
+                bytes += batch->size;
+                spool_record_free(batch); /* owners are gone too: the loop closed them */
+                batch = next;
+            }
+            atomic_fetch_sub(&w->pending_bytes, bytes);
+        }
+        w->is_busy = 0;
+        pthread_cond_broadcast(&w->cond_committed);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+int writer_start(uv_loop_t *loop, spool_t *spool, const writer_opts_t *opts, writer_done_cb cb,
+                 void *ctx, writer_t **out, char *err, size_t errlen)
+{
+    writer_t *w = calloc(1, sizeof *w);
+    if (!w) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    w->loop = loop;
+    w->spool = spool;
+    w->opts = *opts;
+    if (w->opts.commit_max_events <= 0)
+        w->opts.commit_max_events = 4096;
+    w->done_cb = cb;
+    w->done_ctx = ctx;
+    w->committed_seq = spool_last_seq(spool);
+    atomic_init(&w->pending_bytes, 0);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cond_work, NULL);
+    pthread_cond_init(&w->cond_committed, NULL);
+    uv_async_init(loop, &w->async, writer_async_cb);
+    w->async.data = w;
+    *out = w;
+    return 0;
+}
+
+int writer_run(writer_t *w)
+{
+    return pthread_create(&w->thread, NULL, writer_main, w) == 0 ? 0 : -1;
+}
+
+void writer_stop(writer_t *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->is_stopping = 1;
+    pthread_cond_broadcast(&w->cond_work);
+    pthread_cond_broadcast(&w->cond_committed);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    writer_async_cb(&w->async); /* hand back the last completions */
+}
+
+static void writer_close_cb(uv_handle_t *h)
+{
+    writer_t *w = h->data;
+    spool_close(w->spool);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cond_work);
+    pthread_cond_destroy(&w->cond_committed);
+    free(w);
+}
+
+void writer_free(writer_t *w)
+{
+    uv_close((uv_handle_t *)&w->async, writer_close_cb);
+}

@@ -1,0 +1,67 @@
+/*
+ * writer.h - the spool writer thread: group commit of events and dead letters, then completion.
+ *
+ * The libuv loop never waits on disk. It hands records to writer_submit() (cheap: a mutex and a list
+ * append); the writer thread takes everything queued (up to commit_max_events, waiting at most
+ * commit_interval_ms for a batch to fill), inserts it in one transaction and commits (one fsync under
+ * synchronous=FULL). Committed records go back to the loop through a uv_async_t: the loop's
+ * done callback credits each record's owner (an acknowledgement) and frees it.
+ *
+ * Sink cursors ride along: shippers call writer_set_cursor() from their threads and the next
+ * transaction stores them. Shippers wait for new data with writer_wait_committed().
+ *
+ * Failure: a failed commit (disk full, I/O error) is rolled back and retried with backoff, the batch
+ * kept in order; nothing is acknowledged until it succeeds. One log line per outage, not a flood.
+ *
+ *   state:  RUNNING --writer_stop()--> DRAINING (commits what is queued and the cursors) --> STOPPED
+ */
+#ifndef OCSF_WRITER_H
+#define OCSF_WRITER_H
+
+#include "spool.h"
+
+#include <stdint.h>
+#include <uv.h>
+
+#define WRITER_MAX_CURSORS 32
+
+typedef struct writer writer_t;
+
+/* Runs on the loop thread with the committed records, in commit order, as a list linked by next.
+ * The callee owns them (frees each with spool_record_free). */
+typedef void (*writer_done_cb)(void *ctx, spool_record_t *done);
+
+typedef struct writer_opts {
+    int commit_max_events;  /* records per transaction at most */
+    int commit_interval_ms; /* how long a batch may wait to fill */
+    int64_t retention_ms;   /* delivered events older than this are pruned; <0 keeps them */
+} writer_opts_t;
+
+/* Takes ownership of spool (closes it at writer_free). Registers a uv_async_t on loop. */
+int writer_start(uv_loop_t *loop, spool_t *spool, const writer_opts_t *opts, writer_done_cb cb,
+                 void *ctx, writer_t **out, char *err, size_t errlen);
+/* Sets the done callback's ctx (once the consumer exists, before any completion). */
+void writer_set_done_ctx(writer_t *w, void *ctx);
+/* Any thread. Takes ownership of r. */
+void writer_submit(writer_t *w, spool_record_t *r);
+/* Bytes of records submitted but not yet handed back (the backpressure gauge). */
+size_t writer_pending_bytes(writer_t *w);
+/* Registers a cursor slot for a sink name; returns its index or -1. Before any shipper runs. */
+int writer_add_cursor(writer_t *w, const char *sink, int64_t seq);
+/* Any thread: the sink's cursor is now seq (stored by a later transaction). */
+void writer_set_cursor(writer_t *w, int index, int64_t seq);
+/* Highest committed event seq. */
+int64_t writer_committed_seq(writer_t *w);
+/* Blocks until the committed seq passes `after`, the writer stops, or timeout_ms; returns it. */
+int64_t writer_wait_committed(writer_t *w, int64_t after, int timeout_ms);
+/* Starts the thread. Call after the writer_add_cursor() calls. 0 or -1. */
+int writer_run(writer_t *w);
+/* Blocks until everything submitted so far is committed; 0, or -1 after timeout_ms. */
+int writer_flush(writer_t *w, int timeout_ms);
+/* Commits what is queued and the cursors, joins the thread. The loop must still run the last
+ * completions: call before uv_close of the loop's handles. */
+void writer_stop(writer_t *w);
+/* Closes the async handle (on the loop) and frees; close_cb is called from the loop afterwards. */
+void writer_free(writer_t *w);
+
+#endif
