@@ -91,6 +91,8 @@ static const cfg_option_t *find_flag(const char *flag)
 
 static const cfg_option_t *find_key(const char *key)
 {
+    if (strcmp(key, "sinks") == 0) /* the config file's plural for the repeatable --sink */
+        key = "sink";
     for (size_t i = 0; i < N_OPTIONS; i++)
         if (strcmp(cfg_options[i].key, key) == 0)
             return &cfg_options[i];

@@ -100,8 +100,10 @@ static int repair_gzip(sink_t *s, off_t size)
         return -1;
     while (pos < size) {
         ssize_t n = pread(s->fd, in, sizeof in, pos);
-        if (n <= 0)
-            break;
+        if (n <= 0) {
+            inflateEnd(&z);
+            return -1; /* never cut a file we could not read */
+        }
         z.next_in = in;
         z.avail_in = (uInt)n;
         while (z.avail_in > 0) {
@@ -167,7 +169,7 @@ static int file_open(const url_t *url, const sink_host_t *host, sink_t **out, ch
         s->is_gzip = strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
     if (url_query_get(url, "fsync", v, sizeof v) == 1)
         s->is_fsync = !(strcmp(v, "0") == 0 || strcmp(v, "false") == 0);
-    s->fd = open(s->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    s->fd = open(s->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (s->fd < 0) {
         snprintf(err, errlen, "file sink: cannot open %s: %s (does the directory exist?)", s->path,
                  strerror(errno));

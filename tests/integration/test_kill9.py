@@ -35,6 +35,7 @@ class AckTrackingEmitter(threading.Thread):
         self.acked = 0            # lines[0:acked] are durable (acknowledged)
         self.connections = 0
         self.resent = 0
+        self.resent_ranges = []   # [from, to) line ranges sent again after a kill
         self.done = threading.Event()
         self.give_up = threading.Event()
         self.error = None
@@ -112,6 +113,8 @@ class AckTrackingEmitter(threading.Thread):
             pass
         self.acked = max(self.acked, base + c.last_ack)
         self.resent += pos - self.acked
+        if pos > self.acked:
+            self.resent_ranges.append((self.acked, pos))
 
 
 class Kill9Test(harness.CollectorTestCase):
@@ -189,8 +192,15 @@ class Kill9Test(harness.CollectorTestCase):
             counts[k] = counts.get(k, 0) + 1
         dup = sorted((index_of[k], n) for k, n in counts.items() if n > 1)
         self.assertEqual(len(counts), N_EVENTS, "ids missing from the events table")
-        self.assertEqual(dup[:10], [], "the events table holds %d ids more than once (first: id index, count)"
-                         % len(dup))
+        # An id may be stored twice only if the emitter had to send it again: it was in flight, unacked,
+        # when the daemon died (at-least-once; consumers dedupe on the id / metadata.uid). Anything
+        # else stored twice would be the daemon duplicating on its own.
+        def was_resent(i):
+            return any(a <= i < b for a, b in emitter.resent_ranges)
+        unexplained = [(i, n) for i, n in dup if not was_resent(i) or n > 1 + KILLS]
+        self.assertEqual(unexplained[:10], [], "the events table holds %d ids more than once that were "
+                         "never resent (first: id index, count)" % len(unexplained))
+        print("kill9: %d ids stored twice, all of them resent after a kill" % len(dup))
         self.assertEqual(harness.spool_count(col.spool, "dead_letters"), 0,
                          harness.spool_dead_letters(col.spool)[:3])
         print("kill9: %.1f s" % (time.monotonic() - t_start))
