@@ -54,13 +54,15 @@ static const cfg_option_t cfg_options[] = {
     {"commit_interval_ms", OPT_INT, OFF(commit_interval_ms), 0, 0, 1000, "2", "MS",
      "how long a spool batch may wait to fill before its commit"},
     {"max_pending_bytes", OPT_INT, OFF(max_pending_bytes), 0, 1 << 20, INT64_C(1) << 40,
-     "67108864", "N", "bytes waiting for the spool before ingest stops reading (backpressure)"},
+     "16777216", "N", "bytes waiting for the spool before ingest stops reading (backpressure)"},
     {"spool_synchronous", OPT_STRING, OFF(spool_synchronous), SZ(spool_synchronous), 0, 0, "full",
      "MODE", "SQLite synchronous: full (default), normal, off"},
     {"retention_s", OPT_INT, OFF(retention_s), 0, -1, INT64_C(1) << 40, "3600", "S",
      "keep delivered events this long for replay (-1 forever)"},
     {"shutdown_timeout_ms", OPT_INT, OFF(shutdown_timeout_ms), 0, 0, 600000, "10000", "MS",
      "how long SIGTERM waits for clients and sinks to drain"},
+    {"normalize", OPT_STRING, OFF(normalize), SZ(normalize), 0, 0, "on", "on|off",
+     "map native events to OCSF 1.8 and validate every event (off: store as received)"},
     {"log_level", OPT_STRING, OFF(log_level), SZ(log_level), 0, 0, "info", "LEVEL",
      "debug, info, warn or error"},
     {"check_config", OPT_BOOL, OFF(is_check_config), 0, 0, 1, "0", NULL,
@@ -386,6 +388,10 @@ int cfg_finish(cfg_t *c, char *err, size_t errlen)
         strcmp(c->spool_synchronous, "off")) {
         snprintf(err, errlen, "--spool-synchronous '%s': use full, normal or off",
                  c->spool_synchronous);
+        return -1;
+    }
+    if (strcmp(c->normalize, "on") && strcmp(c->normalize, "off")) {
+        snprintf(err, errlen, "--normalize '%s': use on or off", c->normalize);
         return -1;
     }
     if (c->n_listeners == 0) {

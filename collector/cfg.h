@@ -42,6 +42,7 @@ typedef struct cfg {
     char config_path[CFG_PATH_MAX];
     char log_level[16];
     char spool_synchronous[16];
+    char normalize[8]; /* "on": map and validate to OCSF; "off": store events as received */
     /* listener defaults (a listener object in the config file may override them) */
     int64_t max_event_bytes;
     int64_t max_connections;

@@ -18,6 +18,7 @@
 #include "envelope.h"
 #include "frame.h"
 #include "log.h"
+#include "norm.h"
 #include "util.h"
 
 #include <errno.h>
@@ -62,6 +63,7 @@ struct conn {
     conn_t *prev, *next;
     frame_t frame;
     char peer[160];
+    long uid, gid, pid;     /* unix peer credentials, -1 for TCP */
     uint64_t lines_read;    /* lines framed */
     uint64_t lines_durable; /* lines whose record is committed */
     uint64_t ack_sent;      /* the last ack written (or in flight) */
@@ -287,7 +289,7 @@ static const char *json_str(json_t *o, const char *key)
 
 static void conn_on_line(conn_t *c, const char *p, size_t len)
 {
-    char reason[512];
+    char reason[2048];
     json_t *obj = NULL;
     ingest_t *in = c->l->in;
 
@@ -309,10 +311,36 @@ static void conn_on_line(conn_t *c, const char *p, size_t len)
     str[SR_USER] = json_str(obj, "user");
     str[SR_WORKSPACE] = json_str(obj, "workspace");
     str[SR_PEER] = c->peer;
-    spool_record_t *r = spool_record_new(SPOOL_EVENT, p, len, str);
-    json_t *t = json_object_get(obj, "time");
-    if (r && json_is_integer(t))
-        r->event_ms = json_integer_value(t);
+    spool_record_t *r;
+    if (in->norm) {
+        json_t *ocsf = NULL;
+        int64_t now = util_now_ms();
+        norm_peer_t peer = {c->l->name, c->l->is_unix ? NULL : c->peer, c->uid, c->gid, c->pid};
+        if (norm_event(in->norm, obj, &peer, in->next_seq, now, &ocsf, reason, sizeof reason) < 0) {
+            json_decref(obj);
+            conn_dead_letter(c, p, len < FRAME_SAMPLE_BYTES * 16 ? len : FRAME_SAMPLE_BYTES * 16,
+                             len, reason);
+            return;
+        }
+        char *body = json_dumps(ocsf, JSON_COMPACT);
+        r = body ? spool_record_new(SPOOL_EVENT, body, strlen(body), str) : NULL;
+        free(body);
+        if (r) {
+            r->received_ms = now;
+            r->class_uid = (int)json_integer_value(json_object_get(ocsf, "class_uid"));
+            r->activity_id = (int)json_integer_value(json_object_get(ocsf, "activity_id"));
+            json_t *st = json_object_get(ocsf, "status_id");
+            r->status_id = json_is_integer(st) ? (int)json_integer_value(st) : -1;
+            json_t *t = json_object_get(ocsf, "time");
+            r->event_ms = json_is_integer(t) ? json_integer_value(t) : -1;
+        }
+        json_decref(ocsf);
+    } else {
+        r = spool_record_new(SPOOL_EVENT, p, len, str);
+        json_t *t = json_object_get(obj, "time");
+        if (r && json_is_integer(t))
+            r->event_ms = json_integer_value(t);
+    }
     json_decref(obj);
     if (!r) {
         log_error("connection %s: out of memory; closing", c->peer);
@@ -455,16 +483,21 @@ void ingest_on_committed(void *ctx, spool_record_t *done)
 
 static void conn_peer_name(conn_t *c)
 {
+    c->uid = c->gid = c->pid = -1;
     if (c->l->is_unix) {
         struct ucred cred;
         socklen_t len = sizeof cred;
         uv_os_fd_t fd;
         if (uv_fileno(&c->h.handle, &fd) == 0 &&
-            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+            c->uid = (long)cred.uid;
+            c->gid = (long)cred.gid;
+            c->pid = (long)cred.pid;
             snprintf(c->peer, sizeof c->peer, "unix:pid=%ld,uid=%ld,gid=%ld", (long)cred.pid,
                      (long)cred.uid, (long)cred.gid);
-        else
+        } else {
             snprintf(c->peer, sizeof c->peer, "unix");
+        }
         return;
     }
     struct sockaddr_storage ss;

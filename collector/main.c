@@ -12,6 +12,7 @@
 #include "cfg.h"
 #include "ingest.h"
 #include "log.h"
+#include "norm.h"
 #include "shipper.h"
 #include "spool.h"
 #include "util.h"
@@ -32,6 +33,7 @@ typedef struct daemon {
     shipper_t *shippers[CFG_MAX_SINKS];
     int n_shippers;
     ingest_t *ingest;
+    norm_t *norm;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t shutdown_timer;
     int is_shutting_down;
@@ -75,7 +77,13 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     daemon_t *d = h->data;
     if (signum == SIGHUP) {
-        log_info("SIGHUP: nothing to reload in this build's configuration; still serving");
+        char err[2048];
+        if (!d->norm)
+            log_info("SIGHUP: normalization is off, nothing to reload; still serving");
+        else if (norm_reload(d->norm, err, sizeof err) < 0)
+            log_error("SIGHUP: mapping tables refused, the previous tables keep serving: %s", err);
+        else
+            log_info("SIGHUP: mapping tables reloaded (%zu entries)", norm_entry_count(d->norm));
         return;
     }
     if (d->is_shutting_down) {
@@ -129,9 +137,19 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    /* the normalizer's tables are part of the configuration: --check-config loads them too */
+    if (strcmp(d.cfg.normalize, "on") == 0) {
+        if (norm_open(d.cfg.schemas_dir, NULL, &d.norm, err, sizeof err) < 0) {
+            fprintf(stderr, "ocsf-collector: %s\n", err);
+            return 2;
+        }
+        log_info("normalizing to OCSF with tables from %s (%zu mapping entries)", d.cfg.schemas_dir,
+                 norm_entry_count(d.norm));
+    }
     if (d.cfg.is_check_config) {
-        printf("configuration ok: %d listeners, %d sinks, spool %s\n", d.cfg.n_listeners,
-               d.cfg.n_sinks, d.cfg.spool);
+        printf("configuration ok: %d listeners, %d sinks, spool %s, normalize %s\n",
+               d.cfg.n_listeners, d.cfg.n_sinks, d.cfg.spool, d.cfg.normalize);
+        norm_close(d.norm);
         return 0;
     }
 
@@ -182,6 +200,7 @@ int main(int argc, char **argv)
         .n_listeners = d.cfg.n_listeners,
         .max_pending_bytes = (size_t)d.cfg.max_pending_bytes,
         .next_seq = last_seq + 1,
+        .norm = d.norm,
     };
     if (ingest_start(d.loop, d.writer, &io, &d.ingest, err, sizeof err) < 0)
         goto fail;
@@ -233,6 +252,7 @@ shutdown:
         uv_loop_close(d.loop);
     }
     ingest_free(d.ingest);
+    norm_close(d.norm);
     if (exit_code == 0)
         log_info("shutdown complete");
     return exit_code;

@@ -96,6 +96,9 @@ def event_key(body):
         return None
     if isinstance(obj.get("id"), str):
         return obj["id"]
+    meta = obj.get("metadata")
+    if isinstance(meta, dict) and isinstance(meta.get("original_event_uid"), str):
+        return meta["original_event_uid"]  # normalized OCSF: the emitter's id
     unmapped = obj.get("unmapped")
     if isinstance(unmapped, dict) and isinstance(unmapped.get("id"), str):
         return unmapped["id"]
