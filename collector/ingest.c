@@ -68,6 +68,7 @@ struct conn {
     uint64_t lines_durable; /* lines whose record is committed */
     uint64_t ack_sent;      /* the last ack written (or in flight) */
     int refs;               /* records in the writer that name this connection */
+    size_t pending_bytes;   /* their size: a connection over its share stops reading */
     int open_handles;       /* 2 while open; freed at 0 with refs == 0 */
     int is_draining;        /* no more reads: waiting to write the final ack */
     int is_closing;         /* handles being closed */
@@ -245,7 +246,13 @@ static void conn_submit(conn_t *c, spool_record_t *r)
     r->line = (int64_t)c->lines_read;
     r->received_ms = r->received_ms ? r->received_ms : util_now_ms();
     c->refs++;
+    c->pending_bytes += r->size;
     writer_submit(in->writer, r);
+    if (c->is_reading && c->pending_bytes > in->max_pending_bytes / 8) {
+        /* fairness: one flooding emitter may not fill the spool queue ahead of everyone else */
+        uv_read_stop(&c->h.stream);
+        c->is_reading = 0;
+    }
     if (!in->is_paused && writer_pending_bytes(in->writer) > in->max_pending_bytes) {
         in->is_paused = 1;
         log_warn("ingest paused: %zu bytes waiting for the spool (limit %zu); emitters are held "
@@ -460,6 +467,10 @@ void ingest_on_committed(void *ctx, spool_record_t *done)
             if ((uint64_t)done->line > c->lines_durable)
                 c->lines_durable = (uint64_t)done->line;
             c->refs--;
+            c->pending_bytes -= done->size;
+            if (!c->is_reading && !in->is_paused && !in->is_shutting_down &&
+                c->pending_bytes < in->max_pending_bytes / 16)
+                conn_start_reading(c);
             if (c->is_closing) {
                 if (c->refs == 0 && c->open_handles == 0)
                     conn_unlink_free(c);
