@@ -626,7 +626,7 @@ static int listener_bind(ingest_t *in, listener_t *l, char *err, size_t errlen)
             return -1;
         uv_pipe_init(in->loop, &l->h.pipe, 0);
         rc = uv_pipe_bind(&l->h.pipe, u->path);
-        snprintf(l->name, sizeof l->name, "unix://%s", u->path);
+        snprintf(l->name, sizeof l->name, "unix://%.1100s", u->path);
     } else if (strcmp(u->scheme, "tcp") == 0) {
         struct sockaddr_storage ss;
         if (strchr(u->host, ':'))
