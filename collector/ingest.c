@@ -136,8 +136,10 @@ static void conn_flush_writes(conn_t *c)
         c->wbuf = nb;
         c->wbuf_cap = n;
     }
-    memcpy(c->wbuf, c->notice, c->notice_len);
-    memcpy(c->wbuf + c->notice_len, ack, ack_len);
+    if (c->notice_len)
+        memcpy(c->wbuf, c->notice, c->notice_len);
+    if (ack_len)
+        memcpy(c->wbuf + c->notice_len, ack, ack_len);
     c->notice_len = 0;
     if (ack_len)
         c->ack_sent = c->lines_durable;

@@ -364,22 +364,33 @@ int spool_prune(spool_t *s, int64_t upto_seq, int64_t before_ms, int max_rows)
 {
     sqlite3_stmt *st = NULL;
     int deleted = -1;
-    const char *sql = "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= ?1 "
+    int64_t highest = 0;
+    /* the highest seq this call will delete: recorded in seq_hw so no seq is ever reused */
+    const char *sel = "SELECT coalesce(max(seq), 0) FROM (SELECT seq FROM events WHERE seq <= ?1 "
                       "AND received_ms < ?2 ORDER BY seq LIMIT ?3)";
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return -1;
-    sqlite3_bind_int64(st, 1, upto_seq);
-    sqlite3_bind_int64(st, 2, before_ms);
-    sqlite3_bind_int(st, 3, max_rows);
-    if (sqlite3_step(st) == SQLITE_DONE)
-        deleted = sqlite3_changes(s->db);
-    sqlite3_finalize(st);
+    const char *del = "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= ?1 "
+                      "AND received_ms < ?2 ORDER BY seq LIMIT ?3)";
+    for (int pass = 0; pass < 2; pass++) {
+        if (sqlite3_prepare_v2(s->db, pass ? del : sel, -1, &st, NULL) != SQLITE_OK)
+            return -1;
+        sqlite3_bind_int64(st, 1, upto_seq);
+        sqlite3_bind_int64(st, 2, before_ms);
+        sqlite3_bind_int(st, 3, max_rows);
+        int rc = sqlite3_step(st);
+        if (pass == 0 && rc == SQLITE_ROW)
+            highest = sqlite3_column_int64(st, 0);
+        else if (pass == 1 && rc == SQLITE_DONE)
+            deleted = sqlite3_changes(s->db);
+        sqlite3_finalize(st);
+        if (pass == 0 && highest == 0)
+            return 0;
+    }
     if (deleted > 0) {
         char hw[160];
         snprintf(hw, sizeof hw,
                  "INSERT INTO meta VALUES('seq_hw', '%lld') ON CONFLICT(key) DO UPDATE SET "
                  "value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
-                 (long long)upto_seq);
+                 (long long)highest);
         if (sqlite3_exec(s->db, hw, NULL, NULL, NULL) != SQLITE_OK)
             return -1;
     }

@@ -1,0 +1,400 @@
+/* test_spool.c - unit tests for spool.c: creation (tables, meta.format_version), transactional
+ * inserts of events and dead letters, ordered reads, cursors, seq_hw across pruning, refusal of an
+ * unknown format version without rewriting the file, read-only open errors, rollback. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "spool.h"
+
+typedef struct fixture {
+    char dir[4096];
+    char path[4200];
+} fixture_t;
+
+static int setup(void **state)
+{
+    fixture_t *fx = calloc(1, sizeof *fx);
+    const char *tmp = getenv("OCSF_TEST_TMP");
+    if (!fx)
+        return -1;
+    snprintf(fx->dir, sizeof fx->dir, "%s/test_spool_XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(fx->dir))
+        return -1;
+    snprintf(fx->path, sizeof fx->path, "%s/spool.db", fx->dir);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *fx = *state;
+    char p[4300];
+    static const char *const sfx[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s%s", fx->path, sfx[i]);
+        unlink(p);
+    }
+    rmdir(fx->dir);
+    free(fx);
+    return 0;
+}
+
+static spool_t *open_rw(const char *path)
+{
+    spool_t *s = NULL;
+    char err[1024] = "";
+    spool_opts_t o = {0, 1, 0};
+    if (spool_open(path, &o, &s, err, sizeof err) != 0)
+        fail_msg("spool_open(%s): %s", path, err);
+    assert_non_null(s);
+    return s;
+}
+
+static spool_record_t *event(int64_t seq, const char *body)
+{
+    const char *str[SR_NSTR] = {"test.type", "alice", NULL, "127.0.0.1:1", NULL, NULL};
+    spool_record_t *r = spool_record_new(SPOOL_EVENT, body, strlen(body), str);
+    assert_non_null(r);
+    r->seq = seq;
+    r->received_ms = 1000 + seq;
+    r->class_uid = 3002;
+    return r;
+}
+
+static void insert_events(spool_t *s, int64_t from, int64_t to)
+{
+    char body[64];
+    assert_int_equal(spool_begin(s), 0);
+    for (int64_t q = from; q <= to; q++) {
+        snprintf(body, sizeof body, "{\"n\":%lld}", (long long)q);
+        spool_record_t *r = event(q, body);
+        assert_int_equal(spool_insert(s, r), 0);
+        spool_record_free(r);
+    }
+    assert_int_equal(spool_commit(s), 0);
+}
+
+/* Runs one SQL query returning a single text value via the sqlite3 API (not the module). */
+static void query_text(const char *path, const char *sql, char *out, size_t outlen)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    out[0] = '\0';
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(out, outlen, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+typedef struct reads {
+    int n;
+    int64_t seq[64];
+    char body[64][64];
+} reads_t;
+
+static int read_cb(void *ctx, int64_t seq, const char *body, size_t len)
+{
+    reads_t *r = ctx;
+    if (r->n >= 64 || len >= 64)
+        return -5;
+    r->seq[r->n] = seq;
+    memcpy(r->body[r->n], body, len);
+    r->body[r->n][len] = '\0';
+    r->n++;
+    return 0;
+}
+
+static void test_open_creates(void **state)
+{
+    fixture_t *fx = *state;
+    spool_t *s = open_rw(fx->path);
+    char v[64];
+    assert_string_equal(spool_path(s), fx->path);
+    assert_int_equal(spool_count(s, "events"), 0);
+    assert_int_equal(spool_count(s, "dead_letters"), 0);
+    assert_int_equal(spool_count(s, "sink_cursors"), 0);
+    assert_int_equal(spool_count(s, "meta; DROP TABLE events"), -1);
+    assert_int_equal(spool_last_seq(s), 0);
+    spool_close(s);
+    query_text(fx->path, "SELECT value FROM meta WHERE key='format_version'", v, sizeof v);
+    assert_string_equal(v, "1");
+    query_text(fx->path, "SELECT count(*) FROM meta WHERE key='created_ms'", v, sizeof v);
+    assert_string_equal(v, "1");
+    /* reopening keeps the same meta (no second format_version row) */
+    s = open_rw(fx->path);
+    spool_close(s);
+    query_text(fx->path, "SELECT count(*) FROM meta", v, sizeof v);
+    assert_string_equal(v, "2");
+}
+
+static void test_insert_and_read(void **state)
+{
+    fixture_t *fx = *state;
+    spool_t *s = open_rw(fx->path);
+    static const char *const bodies[] = {"{\"a\":1}", "{\"b\":\"x\"}", "{\"c\":[1,2]}"};
+    const char *dstr[SR_NSTR] = {NULL, NULL, NULL, "peer:1", "tcp://127.0.0.1:1", "bad json"};
+
+    assert_int_equal(spool_begin(s), 0);
+    /* insert out of order: reads come back by seq */
+    static const int order[] = {2, 0, 1};
+    for (int i = 0; i < 3; i++) {
+        spool_record_t *r = event(order[i] + 1, bodies[order[i]]);
+        assert_int_equal(spool_insert(s, r), 0);
+        spool_record_free(r);
+    }
+    spool_record_t *d = spool_record_new(SPOOL_DEAD, "raw\0bytes", 9, dstr);
+    assert_non_null(d);
+    d->raw_len = 100000;
+    d->line = 4;
+    assert_int_equal(spool_insert(s, d), 0);
+    spool_record_free(d);
+    spool_record_t *nop = spool_record_new(SPOOL_NOP, "", 0, NULL);
+    assert_int_equal(spool_insert(s, nop), 0);
+    spool_record_free(nop);
+    assert_int_equal(spool_commit(s), 0);
+
+    assert_int_equal(spool_count(s, "events"), 3);
+    assert_int_equal(spool_count(s, "dead_letters"), 1);
+    assert_int_equal(spool_last_seq(s), 3);
+
+    reads_t r = {0};
+    assert_int_equal(spool_read_events(s, 0, 100, read_cb, &r), 3);
+    assert_int_equal(r.n, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(r.seq[i], i + 1);
+        assert_string_equal(r.body[i], bodies[i]);
+    }
+    memset(&r, 0, sizeof r);
+    assert_int_equal(spool_read_events(s, 1, 1, read_cb, &r), 1);
+    assert_int_equal(r.seq[0], 2);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(spool_read_events(s, 3, 100, read_cb, &r), 0);
+    spool_close(s);
+
+    char v[256];
+    query_text(fx->path,
+               "SELECT reason || '|' || raw_len || '|' || length(raw) || '|' || line FROM "
+               "dead_letters",
+               v, sizeof v);
+    assert_string_equal(v, "bad json|100000|9|4");
+    query_text(fx->path,
+               "SELECT user || '|' || type || '|' || class_uid || '|' || "
+               "coalesce(workspace,'NULL') || '|' || coalesce(event_ms,'NULL') "
+               "FROM events WHERE seq=1",
+               v, sizeof v);
+    assert_string_equal(v, "alice|test.type|3002|NULL|NULL");
+}
+
+static void test_read_cb_stops(void **state)
+{
+    fixture_t *fx = *state;
+    spool_t *s = open_rw(fx->path);
+    insert_events(s, 1, 70);
+    reads_t r = {0};
+    /* the callback refuses the 65th row: its return value comes back */
+    assert_int_equal(spool_read_events(s, 0, 1000, read_cb, &r), -5);
+    assert_int_equal(r.n, 64);
+    /* the statement was reset: a new read works */
+    memset(&r, 0, sizeof r);
+    assert_int_equal(spool_read_events(s, 65, 1000, read_cb, &r), 5);
+    assert_int_equal(r.seq[0], 66);
+    spool_close(s);
+}
+
+static void test_cursors(void **state)
+{
+    fixture_t *fx = *state;
+    spool_t *s = open_rw(fx->path);
+    int64_t seq = -1;
+    assert_int_equal(spool_get_cursor(s, "file", &seq), 0);
+    assert_int_equal(seq, 0);
+    assert_int_equal(spool_begin(s), 0);
+    assert_int_equal(spool_put_cursor(s, "file", 10, 5), 0);
+    assert_int_equal(spool_put_cursor(s, "kafka", 3, 5), 0);
+    assert_int_equal(spool_put_cursor(s, "file", 12, 6), 0);
+    assert_int_equal(spool_commit(s), 0);
+    assert_int_equal(spool_get_cursor(s, "file", &seq), 0);
+    assert_int_equal(seq, 12);
+    assert_int_equal(spool_get_cursor(s, "kafka", &seq), 0);
+    assert_int_equal(seq, 3);
+    assert_int_equal(spool_count(s, "sink_cursors"), 2);
+    spool_close(s);
+    /* a read-only connection sees them */
+    spool_opts_t ro = {1, 0, 0};
+    char err[512];
+    assert_int_equal(spool_open(fx->path, &ro, &s, err, sizeof err), 0);
+    assert_int_equal(spool_get_cursor(s, "file", &seq), 0);
+    assert_int_equal(seq, 12);
+    spool_close(s);
+}
+
+static void test_last_seq_survives_prune(void **state)
+{
+    fixture_t *fx = *state;
+    spool_t *s = open_rw(fx->path);
+    insert_events(s, 1, 10);
+    assert_int_equal(spool_last_seq(s), 10);
+    /* received_ms is 1000+seq: before_ms 1006 keeps seq >= 6 */
+    assert_int_equal(spool_prune(s, 10, 1006, 1000), 5);
+    assert_int_equal(spool_count(s, "events"), 5);
+    assert_int_equal(spool_last_seq(s), 10);
+    /* max_rows bounds one call */
+    assert_int_equal(spool_prune(s, 10, 1 << 30, 2), 2);
+    assert_int_equal(spool_count(s, "events"), 3);
+    /* delete everything: seq is still never reused, also after reopening */
+    assert_int_equal(spool_prune(s, 10, 1 << 30, 1000), 3);
+    assert_int_equal(spool_count(s, "events"), 0);
+    assert_int_equal(spool_last_seq(s), 10);
+    spool_close(s);
+    s = open_rw(fx->path);
+    assert_int_equal(spool_last_seq(s), 10);
+    /* seq_hw never goes down */
+    insert_events(s, 11, 12);
+    assert_int_equal(spool_prune(s, 11, 1 << 30, 1000), 1);
+    assert_int_equal(spool_last_seq(s), 12);
+    spool_close(s);
+}
+
+static void test_prune_upto_beyond_last(void **state)
+{
+    /* spool.h: "pruning records the highest seq it deleted in meta.seq_hw" and spool_last_seq() is
+     * "the highest seq ever assigned". Pruning with upto_seq past the last event must not make
+     * spool_last_seq() report a seq that was never assigned. */
+    fixture_t *fx = *state;
+    spool_t *s = open_rw(fx->path);
+    insert_events(s, 1, 3);
+    assert_int_equal(spool_prune(s, 1000, 1 << 30, 1000), 3);
+    assert_int_equal(spool_last_seq(s), 3);
+    spool_close(s);
+}
+
+static void read_file(const char *path, char **buf, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    assert_true(n > 0);
+    fseek(f, 0, SEEK_SET);
+    *buf = malloc((size_t)n);
+    assert_non_null(*buf);
+    assert_int_equal(fread(*buf, 1, (size_t)n, f), (size_t)n);
+    *len = (size_t)n;
+    fclose(f);
+}
+
+static void test_unknown_format_refused(void **state)
+{
+    fixture_t *fx = *state;
+    spool_t *s = open_rw(fx->path);
+    insert_events(s, 1, 2);
+    spool_close(s);
+
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "UPDATE meta SET value='99' WHERE key='format_version';"
+                                  "PRAGMA wal_checkpoint(TRUNCATE);",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    char *before, *after;
+    size_t blen, alen;
+    read_file(fx->path, &before, &blen);
+
+    char err[1024] = "";
+    s = (spool_t *)1;
+    assert_int_equal(spool_open(fx->path, NULL, &s, err, sizeof err), -1);
+    assert_null(s);
+    if (!strstr(err, "format version"))
+        fail_msg("error \"%s\" does not mention the format version", err);
+    assert_non_null(strstr(err, "99"));
+    assert_non_null(strstr(err, fx->path));
+    spool_opts_t ro = {1, 0, 0};
+    err[0] = '\0';
+    assert_int_equal(spool_open(fx->path, &ro, &s, err, sizeof err), -1);
+    assert_non_null(strstr(err, "format version"));
+
+    read_file(fx->path, &after, &alen);
+    assert_int_equal(alen, blen);
+    assert_memory_equal(before, after, blen);
+    free(before);
+    free(after);
+    char v[32];
+    query_text(fx->path, "SELECT value FROM meta WHERE key='format_version'", v, sizeof v);
+    assert_string_equal(v, "99");
+    query_text(fx->path, "SELECT count(*) FROM events", v, sizeof v);
+    assert_string_equal(v, "2");
+}
+
+static void test_read_only_missing(void **state)
+{
+    fixture_t *fx = *state;
+    char path[4300], err[1024] = "";
+    spool_t *s = (spool_t *)1;
+    spool_opts_t ro = {1, 0, 0};
+    snprintf(path, sizeof path, "%s/does-not-exist.db", fx->dir);
+    assert_int_equal(spool_open(path, &ro, &s, err, sizeof err), -1);
+    assert_null(s);
+    if (!strstr(err, path))
+        fail_msg("error \"%s\" does not name %s", err, path);
+    assert_int_equal(access(path, F_OK), -1); /* not created */
+}
+
+static void test_rollback(void **state)
+{
+    fixture_t *fx = *state;
+    spool_t *s = open_rw(fx->path);
+    insert_events(s, 1, 1);
+    assert_int_equal(spool_begin(s), 0);
+    spool_record_t *r = event(2, "{\"x\":2}");
+    assert_int_equal(spool_insert(s, r), 0);
+    spool_record_free(r);
+    const char *dstr[SR_NSTR] = {NULL, NULL, NULL, NULL, NULL, "why"};
+    spool_record_t *d = spool_record_new(SPOOL_DEAD, "zz", 2, dstr);
+    assert_int_equal(spool_insert(s, d), 0);
+    spool_record_free(d);
+    assert_int_equal(spool_put_cursor(s, "file", 2, 1), 0);
+    /* a duplicate seq fails inside the transaction */
+    r = event(1, "{\"dup\":1}");
+    assert_int_equal(spool_insert(s, r), -1);
+    spool_record_free(r);
+    spool_rollback(s);
+    assert_int_equal(spool_count(s, "events"), 1);
+    assert_int_equal(spool_count(s, "dead_letters"), 0);
+    assert_int_equal(spool_count(s, "sink_cursors"), 0);
+    assert_int_equal(spool_last_seq(s), 1);
+    spool_rollback(s); /* no transaction: harmless */
+    /* the connection is usable afterwards */
+    insert_events(s, 2, 2);
+    assert_int_equal(spool_count(s, "events"), 2);
+    spool_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_open_creates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_insert_and_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_cb_stops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cursors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_last_seq_survives_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_upto_beyond_last, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_format_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_only_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
