@@ -14,10 +14,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum opt_type { OPT_INT, OPT_STRING, OPT_LISTEN, OPT_SINK, OPT_CONFIG, OPT_BOOL, OPT_HELP, OPT_VERSION };
+enum opt_type {
+    OPT_INT,
+    OPT_STRING,
+    OPT_LISTEN,
+    OPT_SINK,
+    OPT_CONFIG,
+    OPT_BOOL,
+    OPT_HELP,
+    OPT_VERSION
+};
 
 typedef struct cfg_option {
-    const char *key;  /* JSON key; the flag is "--" + key with '_' -> '-' */
+    const char *key; /* JSON key; the flag is "--" + key with '_' -> '-' */
     enum opt_type type;
     size_t offset;    /* into cfg_t */
     size_t size;      /* strings: buffer size */
@@ -53,8 +62,8 @@ static const cfg_option_t cfg_options[] = {
      "records per spool transaction at most"},
     {"commit_interval_ms", OPT_INT, OFF(commit_interval_ms), 0, 0, 1000, "2", "MS",
      "how long a spool batch may wait to fill before its commit"},
-    {"max_pending_bytes", OPT_INT, OFF(max_pending_bytes), 0, 1 << 20, INT64_C(1) << 40,
-     "16777216", "N", "bytes waiting for the spool before ingest stops reading (backpressure)"},
+    {"max_pending_bytes", OPT_INT, OFF(max_pending_bytes), 0, 1 << 20, INT64_C(1) << 40, "16777216",
+     "N", "bytes waiting for the spool before ingest stops reading (backpressure)"},
     {"spool_synchronous", OPT_STRING, OFF(spool_synchronous), SZ(spool_synchronous), 0, 0, "full",
      "MODE", "SQLite synchronous: full (default), normal, off"},
     {"retention_s", OPT_INT, OFF(retention_s), 0, -1, INT64_C(1) << 40, "3600", "S",
@@ -304,8 +313,7 @@ int cfg_apply_json(cfg_t *c, const char *text, size_t len, const char *source, c
         const cfg_option_t *o = find_key(key);
         snprintf(where, sizeof where, "%s: key \"%s\"", source, key);
         if (!o || o->type == OPT_CONFIG || o->type == OPT_HELP || o->type == OPT_VERSION) {
-            snprintf(err, errlen, "%s: unknown key \"%s\" (see --help for the keys)", source,
-                     key);
+            snprintf(err, errlen, "%s: unknown key \"%s\" (see --help for the keys)", source, key);
             goto out;
         }
         switch (o->type) {

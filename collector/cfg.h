@@ -59,8 +59,8 @@ typedef struct cfg {
 enum cfg_result { CFG_OK = 0, CFG_ERROR = -1, CFG_EXIT_HELP = 1, CFG_EXIT_VERSION = 2 };
 
 /* Fills defaults, reads --config if given, then the flags; resolves the embedded defaults.
- * CFG_OK, CFG_EXIT_HELP / CFG_EXIT_VERSION (print and exit 0), or CFG_ERROR with err naming the flag,
- * key or file:line. */
+ * CFG_OK, CFG_EXIT_HELP / CFG_EXIT_VERSION (print and exit 0), or CFG_ERROR with err naming the
+ * flag, key or file:line. */
 int cfg_load(cfg_t *c, int argc, char **argv, char *err, size_t errlen);
 /* Parses a JSON config text (used by cfg_load and the fuzz target). source names it in errors. */
 int cfg_apply_json(cfg_t *c, const char *text, size_t len, const char *source, char *err,

@@ -84,18 +84,25 @@ int envelope_check(const char *p, size_t len, int max_depth, char *reason, size_
 static const char *json_kind(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
+    case JSON_ARRAY:
+        return "array";
+    case JSON_STRING:
+        return "string";
     case JSON_INTEGER:
-    case JSON_REAL: return "number";
+    case JSON_REAL:
+        return "number";
     case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    case JSON_NULL: return "null";
-    default: return "object";
+    case JSON_FALSE:
+        return "boolean";
+    case JSON_NULL:
+        return "null";
+    default:
+        return "object";
     }
 }
 
-int envelope_parse(const char *p, size_t len, int max_depth, json_t **out, char *reason, size_t rlen)
+int envelope_parse(const char *p, size_t len, int max_depth, json_t **out, char *reason,
+                   size_t rlen)
 {
     json_error_t jerr;
     json_t *v;

@@ -4,7 +4,8 @@
  * Before jansson sees a line, one pass checks what jansson would report vaguely or not at all:
  * NUL bytes, invalid UTF-8 (by byte offset) and nesting depth (a deep object is refused before it
  * can cost stack or memory). Then jansson parses with duplicate keys rejected (two values for one
- * key in an audit record is an ambiguity an attacker could use) and the top level must be an object.
+ * key in an audit record is an ambiguity an attacker could use) and the top level must be an
+ * object.
  */
 #ifndef OCSF_ENVELOPE_H
 #define OCSF_ENVELOPE_H
@@ -21,6 +22,7 @@ int envelope_check(const char *p, size_t len, int max_depth, char *reason, size_
 /* Checks and parses one line. On success returns 0 and *out is a new reference (caller owns).
  * On failure returns -1, *out is NULL and reason says why ("invalid JSON: ... at column N",
  * "not a JSON object (got array)"). */
-int envelope_parse(const char *p, size_t len, int max_depth, json_t **out, char *reason, size_t rlen);
+int envelope_parse(const char *p, size_t len, int max_depth, json_t **out, char *reason,
+                   size_t rlen);
 
 #endif

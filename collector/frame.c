@@ -2,8 +2,8 @@
  * frame.c - NDJSON framer; contract and invariants in frame.h.
  *
  * The buffer holds [start, len): the unfinished line. frame_next() scans from start+scan for '\n'.
- * Consumed lines are dropped lazily: frame_reserve() moves the unfinished line to the front only when
- * it needs room, so a read that carries many lines costs one scan and no copies.
+ * Consumed lines are dropped lazily: frame_reserve() moves the unfinished line to the front only
+ * when it needs room, so a read that carries many lines costs one scan and no copies.
  */
 #include "frame.h"
 

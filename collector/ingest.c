@@ -4,8 +4,8 @@
  * NOTES ON THE DESIGN
  *   1. Line numbers: every framed line (blank, good, rejected, over-long, truncated tail) takes the
  *      next line number of its connection and becomes exactly one spool record, so the writer's
- *      completions arrive in line order and `lines_durable` is simply the line of the last completed
- *      record. The ack sent is never more than lines_durable.
+ *      completions arrive in line order and `lines_durable` is simply the line of the last
+ * completed record. The ack sent is never more than lines_durable.
  *   2. Writes: at most one uv_write in flight per connection; acks are coalesced into it and error
  *      notices are capped (CONN_MAX_NOTICE_BYTES), so a client that never reads costs a bounded
  *      amount of memory. Dead letters are durable whether or not the notice got out.
@@ -75,9 +75,9 @@ struct conn {
     int is_reading;
     int is_write_busy;
     uv_write_t wreq;
-    char *wbuf;             /* in flight */
+    char *wbuf; /* in flight */
     size_t wbuf_cap;
-    char *notice;           /* error notices waiting for the next write */
+    char *notice; /* error notices waiting for the next write */
     size_t notice_len, notice_cap;
     uint64_t notices_dropped;
 };
@@ -91,6 +91,8 @@ struct ingest {
     size_t max_pending_bytes;
     int64_t next_seq;
     struct norm *norm;
+    char *dump_buf; /* serialized OCSF of the event being stored (reused) */
+    size_t dump_cap;
     int is_paused;
     int is_shutting_down;
     void (*shutdown_cb)(void *);
@@ -331,9 +333,16 @@ static void conn_on_line(conn_t *c, const char *p, size_t len)
                              len, reason);
             return;
         }
-        char *body = json_dumps(ocsf, JSON_COMPACT);
-        r = body ? spool_record_new(SPOOL_EVENT, body, strlen(body), str) : NULL;
-        free(body);
+        size_t n = json_dumpb(ocsf, in->dump_buf, in->dump_cap, JSON_COMPACT);
+        if (n > in->dump_cap) { /* grow once to the largest event seen */
+            char *nb = realloc(in->dump_buf, n + 4096);
+            if (nb) {
+                in->dump_buf = nb;
+                in->dump_cap = n + 4096;
+                n = json_dumpb(ocsf, in->dump_buf, in->dump_cap, JSON_COMPACT);
+            }
+        }
+        r = n > 0 && n <= in->dump_cap ? spool_record_new(SPOOL_EVENT, in->dump_buf, n, str) : NULL;
         if (r) {
             r->received_ms = now;
             r->class_uid = (int)json_integer_value(json_object_get(ocsf, "class_uid"));
@@ -593,8 +602,8 @@ static int unix_clear_stale(const char *path, char *err, size_t errlen)
     if (lstat(path, &st) < 0)
         return 0;
     if (!S_ISSOCK(st.st_mode)) {
-        snprintf(err, errlen, "unix://%s exists and is not a socket: remove it or pick another path",
-                 path);
+        snprintf(err, errlen,
+                 "unix://%s exists and is not a socket: remove it or pick another path", path);
         return -1;
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -674,8 +683,8 @@ static int listener_bind(ingest_t *in, listener_t *l, char *err, size_t errlen)
     return 0;
 }
 
-int ingest_start(uv_loop_t *loop, writer_t *w, const ingest_opts_t *opts, ingest_t **out,
-                 char *err, size_t errlen)
+int ingest_start(uv_loop_t *loop, writer_t *w, const ingest_opts_t *opts, ingest_t **out, char *err,
+                 size_t errlen)
 {
     ingest_t *in = calloc(1, sizeof *in);
     *out = NULL;
@@ -747,6 +756,7 @@ void ingest_free(ingest_t *in)
         return;
     /* connections still referenced by records were freed by the writer's last completions */
     free(in->listeners);
+    free(in->dump_buf);
     free(in);
 }
 

@@ -32,17 +32,17 @@ typedef struct ingest_opts {
     const cfg_listener_t *listeners;
     int n_listeners;
     size_t max_pending_bytes;
-    int64_t next_seq;   /* first seq to assign */
-    struct norm *norm;  /* the normalizer, or NULL to store events as received */
+    int64_t next_seq;  /* first seq to assign */
+    struct norm *norm; /* the normalizer, or NULL to store events as received */
 } ingest_opts_t;
 
 /* Binds every listener (logging "listening on URL" with the real port). 0 or -1 with err. */
-int ingest_start(uv_loop_t *loop, writer_t *w, const ingest_opts_t *opts, ingest_t **out,
-                 char *err, size_t errlen);
+int ingest_start(uv_loop_t *loop, writer_t *w, const ingest_opts_t *opts, ingest_t **out, char *err,
+                 size_t errlen);
 /* The writer's done callback (ctx = the ingest_t). */
 void ingest_on_committed(void *ctx, spool_record_t *done);
-/* Stops accepting and reading; each connection gets its final ack and is closed. cb runs on the loop
- * when the last connection is closed (at once if there is none). */
+/* Stops accepting and reading; each connection gets its final ack and is closed. cb runs on the
+ * loop when the last connection is closed (at once if there is none). */
 void ingest_shutdown(ingest_t *in, void (*cb)(void *arg), void *arg);
 /* Closes connections that did not finish draining (e.g. a client that never reads). */
 void ingest_force_close(ingest_t *in);

@@ -1,8 +1,9 @@
 /*
  * log.h - the collector's one logger.
  *
- * Every line goes to stderr as "<RFC 3339 UTC time with ms> <LEVEL> <message>\n", written with a single
- * write(2) so lines from different threads never interleave. Tests and operators parse these lines
+ * Every line goes to stderr as "<RFC 3339 UTC time with ms> <LEVEL> <message>\n", written with a
+ * single write(2) so lines from different threads never interleave. Tests and operators parse these
+ * lines
  * ("listening on tcp://127.0.0.1:PORT", "ready"), so their wording is part of the outside contract.
  */
 #ifndef OCSF_LOG_H

@@ -51,8 +51,7 @@ static int ensure_parent_dir(const char *path, char *err, size_t errlen)
     util_strlcpy(buf, path, sizeof buf);
     const char *dir = dirname(buf);
     if (util_mkdirs(dir, 0750) < 0) {
-        snprintf(err, errlen, "cannot create directory %s for %s: %s", dir, path,
-                 strerror(errno));
+        snprintf(err, errlen, "cannot create directory %s for %s: %s", dir, path, strerror(errno));
         return -1;
     }
     return 0;

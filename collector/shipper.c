@@ -36,7 +36,7 @@ struct shipper {
     pthread_t thread;
     int is_running;
     atomic_int is_stopping;
-    atomic_llong stop_target;   /* when stopping: ship up to this seq, then exit */
+    atomic_llong stop_target; /* when stopping: ship up to this seq, then exit */
     atomic_llong stop_deadline_ms;
     int64_t pos, submitted, delivered;
 
@@ -211,8 +211,7 @@ static void *shipper_main(void *arg)
             sh->pos = sh->submitted = sh->delivered;
             for (int slept = 0; slept < backoff_ms && !atomic_load(&sh->is_stopping); slept += 50)
                 sleep_ms(50);
-            if (atomic_load(&sh->is_stopping) &&
-                util_now_ms() > atomic_load(&sh->stop_deadline_ms))
+            if (atomic_load(&sh->is_stopping) && util_now_ms() > atomic_load(&sh->stop_deadline_ms))
                 break;
             continue;
         }

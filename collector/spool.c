@@ -160,7 +160,8 @@ int spool_open(const char *path, const spool_opts_t *opts, spool_t **out, char *
         snprintf(err, errlen, "spool path too long");
         goto fail;
     }
-    int flags = opts->is_read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    int flags =
+        opts->is_read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     rc = sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "cannot open spool %s: %s", path,

@@ -3,16 +3,16 @@
  *
  * Tables (spool format version SPOOL_FORMAT_VERSION, kept in meta.format_version):
  *   events(seq INTEGER PRIMARY KEY, received_ms, event_ms, class_uid, activity_id, status_id, type,
- *          user, workspace, peer, body TEXT)         one row per accepted event, seq assigned by ingest
- *   dead_letters(id, received_ms, peer, listener, line, reason, raw BLOB, raw_len)
- *                                                    every rejected input, with why
- *   sink_cursors(sink TEXT PRIMARY KEY, seq, updated_ms)
- *                                                    per sink: every event with seq <= cursor is delivered
- *   meta(key TEXT PRIMARY KEY, value)                format_version, created_ms, seq_hw
+ *          user, workspace, peer, body TEXT)         one row per accepted event, seq assigned by
+ * ingest dead_letters(id, received_ms, peer, listener, line, reason, raw BLOB, raw_len) every
+ * rejected input, with why sink_cursors(sink TEXT PRIMARY KEY, seq, updated_ms) per sink: every
+ * event with seq <= cursor is delivered meta(key TEXT PRIMARY KEY, value) format_version,
+ * created_ms, seq_hw
  *
  * Invariants:
- *   1. seq only grows: the next seq is max(max(events.seq), meta.seq_hw) + 1, and pruning records the
- *      highest seq it deleted in meta.seq_hw, so a seq is never reused even when every row is deleted.
+ *   1. seq only grows: the next seq is max(max(events.seq), meta.seq_hw) + 1, and pruning records
+ * the highest seq it deleted in meta.seq_hw, so a seq is never reused even when every row is
+ * deleted.
  *   2. An event row is deleted only when every sink's cursor is at or past it (spool_prune).
  *   3. A spool with an unknown format version is refused, never rewritten.
  *
@@ -31,25 +31,25 @@ enum spool_kind { SPOOL_EVENT = 1, SPOOL_DEAD = 2, SPOOL_NOP = 3 };
 enum spool_str { SR_TYPE, SR_USER, SR_WORKSPACE, SR_PEER, SR_LISTENER, SR_REASON, SR_NSTR };
 
 /*
- * One unit of work for the spool writer: an event, a dead letter, or a no-op (a blank line, which is
- * acknowledged but not stored). Allocated in one block by spool_record_new(); the strings and body
- * live inside it. Owned by whoever holds the pointer: ingest -> writer queue -> back to the loop,
- * which credits `owner` and frees it.
+ * One unit of work for the spool writer: an event, a dead letter, or a no-op (a blank line, which
+ * is acknowledged but not stored). Allocated in one block by spool_record_new(); the strings and
+ * body live inside it. Owned by whoever holds the pointer: ingest -> writer queue -> back to the
+ * loop, which credits `owner` and frees it.
  */
 typedef struct spool_record {
     struct spool_record *next;
     int kind;
-    int64_t seq;         /* events only */
+    int64_t seq; /* events only */
     int64_t received_ms;
-    int64_t event_ms;    /* -1 unknown */
-    int64_t line;        /* 1-based line number on its connection (0 for internal records) */
+    int64_t event_ms; /* -1 unknown */
+    int64_t line;     /* 1-based line number on its connection (0 for internal records) */
     int class_uid, activity_id, status_id; /* -1 unknown */
-    const char *str[SR_NSTR]; /* NULL when absent */
-    const char *body;    /* event JSON, or the rejected bytes (a sample when raw_len > body_len) */
+    const char *str[SR_NSTR];              /* NULL when absent */
+    const char *body; /* event JSON, or the rejected bytes (a sample when raw_len > body_len) */
     size_t body_len;
-    size_t raw_len;      /* dead letters: full size of the rejected input */
-    void *owner;         /* the ingest connection to acknowledge, or NULL */
-    size_t size;         /* bytes allocated, for backpressure accounting */
+    size_t raw_len; /* dead letters: full size of the rejected input */
+    void *owner;    /* the ingest connection to acknowledge, or NULL */
+    size_t size;    /* bytes allocated, for backpressure accounting */
 } spool_record_t;
 
 /* Allocates a record holding copies of body and the non-NULL strings. NULL on out of memory. */
@@ -79,8 +79,8 @@ void spool_rollback(spool_t *s);
 /* Inside a transaction. 0 or -1. */
 int spool_insert(spool_t *s, const spool_record_t *r);
 int spool_put_cursor(spool_t *s, const char *sink, int64_t seq, int64_t now_ms);
-/* Deletes events with seq <= upto_seq received before before_ms; records seq_hw. Returns rows deleted
- * or -1. At most max_rows per call so a big backlog never holds the write lock for long. */
+/* Deletes events with seq <= upto_seq received before before_ms; records seq_hw. Returns rows
+ * deleted or -1. At most max_rows per call so a big backlog never holds the write lock for long. */
 int spool_prune(spool_t *s, int64_t upto_seq, int64_t before_ms, int max_rows);
 
 /* 0 with *seq = the cursor (0 when the sink is new), or -1. */
@@ -88,8 +88,9 @@ int spool_get_cursor(spool_t *s, const char *sink, int64_t *seq);
 /* The highest seq ever assigned (0 for a new spool), or -1 on error. */
 int64_t spool_last_seq(spool_t *s);
 
-/* Calls cb for up to limit events with seq > after, in seq order. body is valid during the call only.
- * Returns the number of rows seen, or -1 (a non-zero cb return stops early and is returned). */
+/* Calls cb for up to limit events with seq > after, in seq order. body is valid during the call
+ * only. Returns the number of rows seen, or -1 (a non-zero cb return stops early and is returned).
+ */
 typedef int (*spool_row_cb)(void *ctx, int64_t seq, const char *body, size_t len);
 int spool_read_events(spool_t *s, int64_t after, int limit, spool_row_cb cb, void *ctx);
 

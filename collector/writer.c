@@ -2,14 +2,14 @@
  * writer.c - the spool writer thread (see writer.h for the contract).
  *
  * NOTES ON THE DESIGN
- *   1. Order: records are committed in submit order and handed back in that order, so a connection's
- *      acknowledgement count only ever grows and covers a prefix of its lines.
+ *   1. Order: records are committed in submit order and handed back in that order, so a
+ * connection's acknowledgement count only ever grows and covers a prefix of its lines.
  *   2. Only this thread writes to the spool connection. Shippers read through their own connections
  *      (WAL lets them read while this one writes).
- *   3. Group commit: the queue is drained whole at each turn (up to commit_max_events), so under load
- *      the batch grows with the fsync time instead of the fsync rate limiting throughput.
- *   4. A commit that fails leaves the batch at the head of the line and is retried; the loop sees no
- *      completion meanwhile, so no emitter is told an event is durable before it is.
+ *   3. Group commit: the queue is drained whole at each turn (up to commit_max_events), so under
+ * load the batch grows with the fsync time instead of the fsync rate limiting throughput.
+ *   4. A commit that fails leaves the batch at the head of the line and is retried; the loop sees
+ * no completion meanwhile, so no emitter is told an event is durable before it is.
  */
 #include "writer.h"
 #include "log.h"
@@ -44,7 +44,7 @@ struct writer {
     spool_record_t *head, *tail;   /* submitted, not yet taken by the thread */
     size_t queued;
     spool_record_t *done_head, *done_tail; /* committed, not yet handed to the loop */
-    int is_busy;                   /* the thread holds a batch it has not committed yet */
+    int is_busy;                           /* the thread holds a batch it has not committed yet */
     int is_stopping;
     int64_t committed_seq;
     struct cursor_slot cursors[WRITER_MAX_CURSORS];

@@ -1,19 +1,21 @@
 /*
  * writer.h - the spool writer thread: group commit of events and dead letters, then completion.
  *
- * The libuv loop never waits on disk. It hands records to writer_submit() (cheap: a mutex and a list
- * append); the writer thread takes everything queued (up to commit_max_events, waiting at most
- * commit_interval_ms for a batch to fill), inserts it in one transaction and commits (one fsync under
- * synchronous=FULL). Committed records go back to the loop through a uv_async_t: the loop's
+ * The libuv loop never waits on disk. It hands records to writer_submit() (cheap: a mutex and a
+ * list append); the writer thread takes everything queued (up to commit_max_events, waiting at most
+ * commit_interval_ms for a batch to fill), inserts it in one transaction and commits (one fsync
+ * under synchronous=FULL). Committed records go back to the loop through a uv_async_t: the loop's
  * done callback credits each record's owner (an acknowledgement) and frees it.
  *
  * Sink cursors ride along: shippers call writer_set_cursor() from their threads and the next
  * transaction stores them. Shippers wait for new data with writer_wait_committed().
  *
- * Failure: a failed commit (disk full, I/O error) is rolled back and retried with backoff, the batch
- * kept in order; nothing is acknowledged until it succeeds. One log line per outage, not a flood.
+ * Failure: a failed commit (disk full, I/O error) is rolled back and retried with backoff, the
+ * batch kept in order; nothing is acknowledged until it succeeds. One log line per outage, not a
+ * flood.
  *
- *   state:  RUNNING --writer_stop()--> DRAINING (commits what is queued and the cursors) --> STOPPED
+ *   state:  RUNNING --writer_stop()--> DRAINING (commits what is queued and the cursors) -->
+ * STOPPED
  */
 #ifndef OCSF_WRITER_H
 #define OCSF_WRITER_H

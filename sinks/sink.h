@@ -7,16 +7,15 @@
  *   open(url)            parse the URL and options, connect or open lazily
  *   submit(events)       take a batch in seq order; deliver now or queue (copy what you keep:
  *                        events are valid only during the call)
- *   poll(timeout, &upto) make progress; report the highest seq such that every submitted event at or
- *                        below it is durably delivered (or handed to host->dead_letter)
- *   close()
+ *   poll(timeout, &upto) make progress; report the highest seq such that every submitted event at
+ * or below it is durably delivered (or handed to host->dead_letter) close()
  *
  * Results: SINK_OK; SINK_RETRY (transient: the shipper backs off, then resubmits everything after
- * the last delivered seq, so a sink must tolerate seeing events again); SINK_FATAL (configuration or
- * credentials: the shipper stops this sink with the message until a reload; no hot retry loop).
+ * the last delivered seq, so a sink must tolerate seeing events again); SINK_FATAL (configuration
+ * or credentials: the shipper stops this sink with the message until a reload; no hot retry loop).
  *
- * Adding a sink: one file sinks/<name>.c defining a `const sink_ops_t sink_<name>_ops`, and one row in
- * sinks/sink_registry.c. No core file changes.
+ * Adding a sink: one file sinks/<name>.c defining a `const sink_ops_t sink_<name>_ops`, and one row
+ * in sinks/sink_registry.c. No core file changes.
  */
 #ifndef OCSF_SINK_H
 #define OCSF_SINK_H

@@ -4,15 +4,15 @@
  * URL: file:///abs/path/events.ndjson[?gzip=1][&fsync=0]
  *
  * Durability: poll() makes what submit() wrote durable (fdatasync) before it reports those seqs as
- * delivered, so the shipper's cursor never runs ahead of the disk. Readers only ever see whole lines:
- * each submit is written with write(2) from a buffer of whole lines.
+ * delivered, so the shipper's cursor never runs ahead of the disk. Readers only ever see whole
+ * lines: each submit is written with write(2) from a buffer of whole lines.
  *
  * gzip: every poll closes a complete gzip member (RFC 1952 allows concatenated members; zcat and
  * Python's gzip read them all), so a crash can only leave a torn final member, never a torn middle.
  *
- * Crash repair at open: a plain file that does not end in '\n' is cut back to its last newline; a gzip
- * file is cut back to the end of its last complete member. What was cut was never reported delivered,
- * so the shipper sends it again.
+ * Crash repair at open: a plain file that does not end in '\n' is cut back to its last newline; a
+ * gzip file is cut back to the end of its last complete member. What was cut was never reported
+ * delivered, so the shipper sends it again.
  */
 #include "sink.h"
 #include "log.h"
@@ -175,13 +175,14 @@ static int file_open(const url_t *url, const sink_host_t *host, sink_t **out, ch
                  strerror(errno));
         goto fail;
     }
-    if (fstat(s->fd, &st) < 0 || (st.st_size > 0 && (s->is_gzip ? repair_gzip(s, st.st_size)
-                                                                  : repair_plain(s, st.st_size)) < 0)) {
+    if (fstat(s->fd, &st) < 0 ||
+        (st.st_size > 0 &&
+         (s->is_gzip ? repair_gzip(s, st.st_size) : repair_plain(s, st.st_size)) < 0)) {
         snprintf(err, errlen, "file sink: cannot check or repair %s: %s", s->path, strerror(errno));
         goto fail;
     }
-    if (s->is_gzip && deflateInit2(&s->z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8,
-                                   Z_DEFAULT_STRATEGY) != Z_OK) {
+    if (s->is_gzip &&
+        deflateInit2(&s->z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
         snprintf(err, errlen, "file sink: zlib init failed");
         goto fail;
     }
@@ -192,7 +193,8 @@ fail:
     return SINK_FATAL;
 }
 
-/* After a failure: drop what is staged and not durable; the shipper resubmits after delivered_seq. */
+/* After a failure: drop what is staged and not durable; the shipper resubmits after delivered_seq.
+ */
 static void file_reset(sink_t *s)
 {
     s->len = 0;
