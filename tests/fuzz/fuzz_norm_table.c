@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "norm_internal.h"
+#include "fuzz_common.h"
 
 static schema_t *g_schema;
 static json_t *g_inputs;
@@ -39,24 +40,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     for (size_t i = 0; i < sizeof(g_events) / sizeof(g_events[0]); i++)
         json_array_append_new(g_inputs, json_loads(g_events[i], 0, NULL));
     return 0;
-}
-
-static void check_clean_utf8(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        int extra = *p < 0x80             ? 0
-                    : (*p & 0xE0) == 0xC0 ? 1
-                    : (*p & 0xF0) == 0xE0 ? 2
-                    : (*p & 0xF8) == 0xF0 ? 3
-                                          : -1;
-        if (extra < 0 || *p < 0x20 || *p == 0x7f)
-            abort();
-        p++;
-        for (int i = 0; i < extra; i++, p++)
-            if ((*p & 0xC0) != 0x80)
-                abort();
-    }
 }
 
 static void apply_all(const struct norm_tables *t)

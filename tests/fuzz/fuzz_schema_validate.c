@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "schema.h"
+#include "fuzz_common.h"
 
 static schema_t *g_schema;
 
@@ -25,24 +26,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     }
     return 0;
-}
-
-static void check_clean_utf8(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        int extra = *p < 0x80             ? 0
-                    : (*p & 0xE0) == 0xC0 ? 1
-                    : (*p & 0xF0) == 0xE0 ? 2
-                    : (*p & 0xF8) == 0xF0 ? 3
-                                          : -1;
-        if (extra < 0 || *p < 0x20 || *p == 0x7f)
-            abort();
-        p++;
-        for (int i = 0; i < extra; i++, p++)
-            if ((*p & 0xC0) != 0x80)
-                abort();
-    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
