@@ -121,27 +121,57 @@ fail:
     return -1;
 }
 
-static int shipper_collect(void *ctx, int64_t seq, const char *body, size_t len)
+/* Copies n bytes (plus a NUL) into the batch arena; NULL on out of memory. The arena only grows
+ * between batches' resets, and pointers already handed out are rebased when it moves. */
+static const char *shipper_keep(shipper_t *sh, const char *p, size_t n)
 {
-    shipper_t *sh = ctx;
-    if (sh->arena_cap - sh->arena_len < len) {
+    if (sh->arena_cap - sh->arena_len < n + 1) {
         size_t ncap = sh->arena_cap ? sh->arena_cap : 1 << 20;
-        while (ncap - sh->arena_len < len)
+        while (ncap - sh->arena_len < n + 1)
             ncap *= 2;
         char *na = realloc(sh->arena, ncap);
         if (!na)
-            return -1;
-        /* rebase pointers already collected */
-        for (size_t i = 0; i < sh->n_ev; i++)
-            sh->ev[i].body = na + (sh->ev[i].body - sh->arena);
+            return NULL;
+        /* n_ev < SHIPPER_BATCH here: the event being collected is rebased too */
+        for (size_t i = 0; i <= sh->n_ev; i++) {
+            sink_event_t *e = &sh->ev[i];
+            if (e->body)
+                e->body = na + (e->body - sh->arena);
+            if (e->user)
+                e->user = na + (e->user - sh->arena);
+            if (e->workspace)
+                e->workspace = na + (e->workspace - sh->arena);
+        }
         sh->arena = na;
         sh->arena_cap = ncap;
     }
-    memcpy(sh->arena + sh->arena_len, body, len);
-    sh->ev[sh->n_ev].seq = seq;
-    sh->ev[sh->n_ev].body = sh->arena + sh->arena_len;
-    sh->ev[sh->n_ev].len = len;
-    sh->arena_len += len;
+    char *dst = sh->arena + sh->arena_len;
+    memcpy(dst, p, n);
+    dst[n] = '\0';
+    sh->arena_len += n + 1;
+    return dst;
+}
+
+static int shipper_collect(void *ctx, const spool_row_t *row)
+{
+    shipper_t *sh = ctx;
+    sink_event_t *e = &sh->ev[sh->n_ev];
+    memset(e, 0, sizeof *e);
+    /* the batch so far stays consistent if a later copy fails: n_ev moves last */
+    if (!(e->body = shipper_keep(sh, row->body, row->len)))
+        return -1;
+    if (row->user && !(e->user = shipper_keep(sh, row->user, strlen(row->user))))
+        return -1;
+    if (row->workspace &&
+        !(e->workspace = shipper_keep(sh, row->workspace, strlen(row->workspace))))
+        return -1;
+    e->seq = row->seq;
+    e->len = row->len;
+    e->received_ms = row->received_ms;
+    e->event_ms = row->event_ms;
+    e->class_uid = row->class_uid;
+    e->activity_id = row->activity_id;
+    e->status_id = row->status_id;
     sh->n_ev++;
     return 0;
 }

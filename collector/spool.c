@@ -34,7 +34,9 @@ static const char *const stmt_sql[ST_COUNT] = {
                       "ON CONFLICT(sink) DO UPDATE SET seq = excluded.seq, "
                       "updated_ms = excluded.updated_ms",
     [ST_GET_CURSOR] = "SELECT seq FROM sink_cursors WHERE sink = ?1",
-    [ST_READ_EVENTS] = "SELECT seq, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    [ST_READ_EVENTS] =
+        "SELECT seq, body, received_ms, event_ms, class_uid, activity_id, status_id, "
+        "user, workspace FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
@@ -398,6 +400,11 @@ int spool_prune(spool_t *s, int64_t upto_seq, int64_t before_ms, int max_rows)
     return deleted;
 }
 
+static int64_t column_int64_or(sqlite3_stmt *st, int col, int64_t dflt)
+{
+    return sqlite3_column_type(st, col) == SQLITE_NULL ? dflt : sqlite3_column_int64(st, col);
+}
+
 int spool_read_events(spool_t *s, int64_t after, int limit, spool_row_cb cb, void *ctx)
 {
     sqlite3_stmt *st = s->stmt[ST_READ_EVENTS];
@@ -405,10 +412,20 @@ int spool_read_events(spool_t *s, int64_t after, int limit, spool_row_cb cb, voi
     sqlite3_bind_int64(st, 1, after);
     sqlite3_bind_int(st, 2, limit);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        spool_row_t row;
         const char *body = (const char *)sqlite3_column_text(st, 1);
-        int len = sqlite3_column_bytes(st, 1);
+        row.seq = sqlite3_column_int64(st, 0);
+        row.body = body ? body : "";
+        row.len = (size_t)sqlite3_column_bytes(st, 1);
+        row.received_ms = sqlite3_column_int64(st, 2);
+        row.event_ms = column_int64_or(st, 3, -1);
+        row.class_uid = (int)column_int64_or(st, 4, -1);
+        row.activity_id = (int)column_int64_or(st, 5, -1);
+        row.status_id = (int)column_int64_or(st, 6, -1);
+        row.user = (const char *)sqlite3_column_text(st, 7);
+        row.workspace = (const char *)sqlite3_column_text(st, 8);
         n++;
-        int stop = cb(ctx, sqlite3_column_int64(st, 0), body ? body : "", (size_t)len);
+        int stop = cb(ctx, &row);
         if (stop) {
             sqlite3_reset(st);
             return stop;

@@ -88,10 +88,21 @@ int spool_get_cursor(spool_t *s, const char *sink, int64_t *seq);
 /* The highest seq ever assigned (0 for a new spool), or -1 on error. */
 int64_t spool_last_seq(spool_t *s);
 
-/* Calls cb for up to limit events with seq > after, in seq order. body is valid during the call
- * only. Returns the number of rows seen, or -1 (a non-zero cb return stops early and is returned).
- */
-typedef int (*spool_row_cb)(void *ctx, int64_t seq, const char *body, size_t len);
+/* One stored event as the shipper and the replay tool read it. The strings are valid during the
+ * callback only; user and workspace are NULL when the event had none; event_ms is -1 when unknown,
+ * class_uid/activity_id/status_id are -1 when the event was stored as received. */
+typedef struct spool_row {
+    int64_t seq;
+    int64_t received_ms, event_ms;
+    int class_uid, activity_id, status_id;
+    const char *user, *workspace;
+    const char *body;
+    size_t len;
+} spool_row_t;
+
+/* Calls cb for up to limit events with seq > after, in seq order. Returns the number of rows seen,
+ * or -1 (a non-zero cb return stops early and is returned). */
+typedef int (*spool_row_cb)(void *ctx, const spool_row_t *row);
 int spool_read_events(spool_t *s, int64_t after, int limit, spool_row_cb cb, void *ctx);
 
 /* Counts, for tests and logs: -1 on error. */

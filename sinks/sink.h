@@ -27,10 +27,16 @@
 
 enum sink_result { SINK_OK = 0, SINK_RETRY = -1, SINK_FATAL = -2 };
 
+/* One event to deliver, with the columns the spool indexes so that a sink can key, route and
+ * label without parsing the body. */
 typedef struct sink_event {
     int64_t seq;
     const char *body; /* the OCSF JSON, no trailing newline */
     size_t len;
+    int64_t received_ms;
+    int64_t event_ms;                      /* the event's own time, -1 when unknown */
+    int class_uid, activity_id, status_id; /* -1 when stored as received (normalize off) */
+    const char *user, *workspace;          /* NULL when the event had none */
 } sink_event_t;
 
 /* What the shipper offers its sink. */

@@ -101,16 +101,22 @@ typedef struct reads {
     int n;
     int64_t seq[64];
     char body[64][64];
+    int class_uid[64];
+    char user[64][16], workspace[64][16];
 } reads_t;
 
-static int read_cb(void *ctx, int64_t seq, const char *body, size_t len)
+static int read_cb(void *ctx, const spool_row_t *row)
 {
     reads_t *r = ctx;
-    if (r->n >= 64 || len >= 64)
+    if (r->n >= 64 || row->len >= 64)
         return -5;
-    r->seq[r->n] = seq;
-    memcpy(r->body[r->n], body, len);
-    r->body[r->n][len] = '\0';
+    r->seq[r->n] = row->seq;
+    r->class_uid[r->n] = row->class_uid;
+    snprintf(r->user[r->n], sizeof r->user[r->n], "%s", row->user ? row->user : "(null)");
+    snprintf(r->workspace[r->n], sizeof r->workspace[r->n], "%s",
+             row->workspace ? row->workspace : "(null)");
+    memcpy(r->body[r->n], row->body, row->len);
+    r->body[r->n][row->len] = '\0';
     r->n++;
     return 0;
 }
@@ -175,6 +181,10 @@ static void test_insert_and_read(void **state)
         assert_int_equal(r.seq[i], i + 1);
         assert_string_equal(r.body[i], bodies[i]);
     }
+    /* the indexed columns come along for the sinks */
+    assert_int_equal(r.class_uid[0], 3002);
+    assert_string_equal(r.user[0], "alice");
+    assert_string_equal(r.workspace[0], "(null)");
     memset(&r, 0, sizeof r);
     assert_int_equal(spool_read_events(s, 1, 1, read_cb, &r), 1);
     assert_int_equal(r.seq[0], 2);
