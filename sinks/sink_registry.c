@@ -1,8 +1,9 @@
 /*
- * sink_registry.c - the table of sinks. Adding a sink adds one row here.
+ * sink_registry.c - the table of sinks. Adding a sink adds one extern and one row here.
  */
 #include "sink.h"
 
+#include <stdio.h>
 #include <string.h>
 
 extern const sink_ops_t sink_file_ops;
@@ -11,9 +12,11 @@ static const sink_ops_t *const registry[] = {
     &sink_file_ops,
 };
 
+#define REGISTRY_N (sizeof registry / sizeof registry[0])
+
 const sink_ops_t *sink_lookup(const char *scheme)
 {
-    for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
+    for (size_t i = 0; i < REGISTRY_N; i++)
         if (strcmp(registry[i]->scheme, scheme) == 0)
             return registry[i];
     return NULL;
@@ -21,5 +24,13 @@ const sink_ops_t *sink_lookup(const char *scheme)
 
 const char *sink_schemes(void)
 {
-    return "file";
+    /* built once from the table; called while sinks are opened, on the main thread */
+    static char list[256];
+    if (!list[0]) {
+        size_t off = 0;
+        for (size_t i = 0; i < REGISTRY_N && off < sizeof list; i++)
+            off += (size_t)snprintf(list + off, sizeof list - off, "%s%s", i ? ", " : "",
+                                    registry[i]->scheme);
+    }
+    return list;
 }
