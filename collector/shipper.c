@@ -185,7 +185,9 @@ static void sleep_ms(int ms)
 static void *shipper_main(void *arg)
 {
     shipper_t *sh = arg;
-    char err[512];
+    char err[512], tname[16];
+    snprintf(tname, sizeof tname, "ocsf-%.10s", sh->url.scheme);
+    util_thread_name(tname);
     int backoff_ms = 0, failures = 0;
     int64_t last_lag_log_ms = 0;
 

@@ -172,7 +172,8 @@ int spool_open(const char *path, const spool_opts_t *opts, spool_t **out, char *
     }
     sqlite3_busy_timeout(s->db, 10000);
     snprintf(sql, sizeof sql,
-             "PRAGMA journal_mode=WAL; PRAGMA synchronous=%d; PRAGMA cache_size=-%d;"
+             "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=%d;"
+             " PRAGMA cache_size=-%d;"
              " PRAGMA journal_size_limit=67108864;",
              opts->synchronous, opts->cache_kib > 0 ? opts->cache_kib : 16384);
     if (opts->is_read_only)

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -54,4 +55,11 @@ int util_mkdirs(const char *path, unsigned mode)
     if (mkdir(buf, mode) < 0 && errno != EEXIST)
         return -1;
     return 0;
+}
+
+void util_thread_name(const char *name)
+{
+    char buf[16];
+    util_strlcpy(buf, name, sizeof buf);
+    (void)prctl(PR_SET_NAME, (unsigned long)buf, 0, 0, 0);
 }

@@ -15,5 +15,7 @@ uint64_t util_mono_ns(void);
 int util_strlcpy(char *dst, const char *src, size_t len);
 /* mkdir -p; returns 0 or -1 with errno set. */
 int util_mkdirs(const char *path, unsigned mode);
+/* Names the calling thread (at most 15 bytes show) for top -H, perf and gdb; best effort. */
+void util_thread_name(const char *name);
 
 #endif

@@ -244,6 +244,7 @@ static void *writer_main(void *arg)
 {
     writer_t *w = arg;
     struct cursor_slot cur[WRITER_MAX_CURSORS];
+    util_thread_name("ocsf-writer");
     int failures = 0;
     uint64_t last_prune_ns = util_mono_ns();
 
