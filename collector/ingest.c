@@ -15,6 +15,7 @@
  *      (refs == 0); only then is it freed.
  */
 #include "ingest.h"
+#include "jsonw.h"
 #include "envelope.h"
 #include "frame.h"
 #include "log.h"
@@ -91,8 +92,7 @@ struct ingest {
     size_t max_pending_bytes;
     int64_t next_seq;
     struct norm *norm;
-    char *dump_buf; /* serialized OCSF of the event being stored (reused) */
-    size_t dump_cap;
+    jsonw_buf_t dump; /* serialized OCSF of the event being stored (reused) */
     int is_paused;
     int is_shutting_down;
     void (*shutdown_cb)(void *);
@@ -333,16 +333,9 @@ static void conn_on_line(conn_t *c, const char *p, size_t len)
                              len, reason);
             return;
         }
-        size_t n = json_dumpb(ocsf, in->dump_buf, in->dump_cap, JSON_COMPACT);
-        if (n > in->dump_cap) { /* grow once to the largest event seen */
-            char *nb = realloc(in->dump_buf, n + 4096);
-            if (nb) {
-                in->dump_buf = nb;
-                in->dump_cap = n + 4096;
-                n = json_dumpb(ocsf, in->dump_buf, in->dump_cap, JSON_COMPACT);
-            }
-        }
-        r = n > 0 && n <= in->dump_cap ? spool_record_new(SPOOL_EVENT, in->dump_buf, n, str) : NULL;
+        r = jsonw_dump(ocsf, &in->dump, 0) == 0
+                ? spool_record_new(SPOOL_EVENT, in->dump.data, in->dump.len, str)
+                : NULL;
         if (r) {
             r->received_ms = now;
             r->class_uid = (int)json_integer_value(json_object_get(ocsf, "class_uid"));
@@ -756,7 +749,7 @@ void ingest_free(ingest_t *in)
         return;
     /* connections still referenced by records were freed by the writer's last completions */
     free(in->listeners);
-    free(in->dump_buf);
+    jsonw_free(&in->dump);
     free(in);
 }
 

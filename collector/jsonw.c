@@ -1,0 +1,214 @@
+/*
+ * jsonw.c - one-pass compact JSON writer for jansson trees (see jsonw.h for why and the contract).
+ *
+ * The output equals json_dumpb(v, JSON_COMPACT): "," and ":" without spaces, object members in
+ * jansson's iteration (insertion) order, strings copied through except '"', '\\' and bytes below
+ * 0x20 (\b \f \n \r \t, else \u00XX in upper-case hex, as jansson writes them), integers in
+ * decimal, reals through jansson itself (rare in OCSF; keeps its exact formatting rules).
+ */
+#include "jsonw.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct jsonw {
+    jsonw_buf_t *b;
+    int is_failed;
+} jsonw_t;
+
+/* Makes room for n more bytes (plus the final NUL); 0 or -1. */
+static int jw_reserve(jsonw_t *w, size_t n)
+{
+    jsonw_buf_t *b = w->b;
+    if (w->is_failed)
+        return -1;
+    if (b->cap - b->len > n)
+        return 0;
+    size_t ncap = b->cap ? b->cap : 4096;
+    while (ncap - b->len <= n)
+        ncap *= 2;
+    char *nd = realloc(b->data, ncap);
+    if (!nd) {
+        w->is_failed = 1;
+        return -1;
+    }
+    b->data = nd;
+    b->cap = ncap;
+    return 0;
+}
+
+static void jw_put(jsonw_t *w, const char *p, size_t n)
+{
+    if (jw_reserve(w, n) < 0)
+        return;
+    memcpy(w->b->data + w->b->len, p, n);
+    w->b->len += n;
+}
+
+static void jw_putc(jsonw_t *w, char c)
+{
+    if (jw_reserve(w, 1) < 0)
+        return;
+    w->b->data[w->b->len++] = c;
+}
+
+/* 1 for the bytes a JSON string must escape. */
+static const unsigned char jw_escape[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+};
+
+static void jw_string(jsonw_t *w, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    /* worst case every byte becomes \u00XX */
+    if (jw_reserve(w, n * 6 + 2) < 0)
+        return;
+    char *o = w->b->data + w->b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!jw_escape[c]) {
+            *o++ = (char)c;
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"':
+            *o++ = '"';
+            break;
+        case '\\':
+            *o++ = '\\';
+            break;
+        case '\b':
+            *o++ = 'b';
+            break;
+        case '\f':
+            *o++ = 'f';
+            break;
+        case '\n':
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = 'r';
+            break;
+        case '\t':
+            *o++ = 't';
+            break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    *o++ = '"';
+    w->b->len = (size_t)(o - w->b->data);
+}
+
+static void jw_integer(jsonw_t *w, json_int_t v)
+{
+    char tmp[24], *e = tmp + sizeof tmp, *p = e;
+    /* unsigned arithmetic: the most negative value has no positive counterpart */
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    jw_put(w, p, (size_t)(e - p));
+}
+
+static void jw_real(jsonw_t *w, const json_t *v)
+{
+    char tmp[64];
+    size_t n = json_dumpb(v, tmp, sizeof tmp, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (n == 0 || n > sizeof tmp) {
+        w->is_failed = 1; /* NaN/inf cannot be in a jansson tree; anything else is a bug */
+        return;
+    }
+    jw_put(w, tmp, n);
+}
+
+static void jw_value(jsonw_t *w, const json_t *v, int depth)
+{
+    if (depth > JSONW_MAX_DEPTH && (json_is_object(v) || json_is_array(v))) {
+        w->is_failed = 1;
+        return;
+    }
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        int is_first = 1;
+        jw_putc(w, '{');
+        /* json_object_iter takes a non-const pointer but does not modify the object */
+        for (void *it = json_object_iter((json_t *)v); it && !w->is_failed;
+             it = json_object_iter_next((json_t *)v, it)) {
+            if (!is_first)
+                jw_putc(w, ',');
+            is_first = 0;
+            jw_string(w, json_object_iter_key(it), json_object_iter_key_len(it));
+            jw_putc(w, ':');
+            jw_value(w, json_object_iter_value(it), depth + 1);
+        }
+        jw_putc(w, '}');
+        break;
+    }
+    case JSON_ARRAY: {
+        size_t n = json_array_size(v);
+        jw_putc(w, '[');
+        for (size_t i = 0; i < n && !w->is_failed; i++) {
+            if (i)
+                jw_putc(w, ',');
+            jw_value(w, json_array_get(v, i), depth + 1);
+        }
+        jw_putc(w, ']');
+        break;
+    }
+    case JSON_STRING:
+        jw_string(w, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        jw_integer(w, json_integer_value(v));
+        break;
+    case JSON_REAL:
+        jw_real(w, v);
+        break;
+    case JSON_TRUE:
+        jw_put(w, "true", 4);
+        break;
+    case JSON_FALSE:
+        jw_put(w, "false", 5);
+        break;
+    case JSON_NULL:
+        jw_put(w, "null", 4);
+        break;
+    default:
+        w->is_failed = 1;
+    }
+}
+
+int jsonw_dump(const json_t *v, jsonw_buf_t *b, size_t max_bytes)
+{
+    jsonw_t w = {b, 0};
+    b->len = 0;
+    if (!v)
+        return -1;
+    jw_value(&w, v, 0);
+    if (w.is_failed || (max_bytes && b->len > max_bytes) || jw_reserve(&w, 0) < 0) {
+        b->len = 0;
+        return -1;
+    }
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+void jsonw_free(jsonw_buf_t *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
