@@ -15,6 +15,7 @@
  *      (refs == 0); only then is it freed.
  */
 #include "ingest.h"
+#include "jalloc.h"
 #include "jsonw.h"
 #include "envelope.h"
 #include "frame.h"
@@ -92,7 +93,9 @@ struct ingest {
     size_t max_pending_bytes;
     int64_t next_seq;
     struct norm *norm;
-    jsonw_buf_t dump; /* serialized OCSF of the event being stored (reused) */
+    jsonw_buf_t dump;    /* serialized OCSF of the event being stored (reused) */
+    jalloc_arena_t heap; /* jansson's memory while one event is parsed and mapped */
+    int is_heap_leak_logged;
     int is_paused;
     int is_shutting_down;
     void (*shutdown_cb)(void *);
@@ -298,40 +301,43 @@ static const char *json_str(json_t *o, const char *key)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-static void conn_on_line(conn_t *c, const char *p, size_t len)
+/* Closes the event's jansson arena (see jalloc.h); a leak is a bug, logged once. */
+static void ingest_heap_end(ingest_t *in)
 {
-    char reason[2048];
-    json_t *obj = NULL;
-    ingest_t *in = c->l->in;
-
-    c->lines_read++;
-    in->stats.lines++;
-    if (len == 0) { /* blank line: acknowledged, nothing stored */
-        spool_record_t *r = spool_record_new(SPOOL_NOP, "", 0, NULL);
-        if (r)
-            conn_submit(c, r);
-        return;
+    if (jalloc_end(&in->heap) < 0 && !in->is_heap_leak_logged) {
+        in->is_heap_leak_logged = 1;
+        log_error("internal: a JSON value outlived its event (arena retired; please report)");
     }
-    if (envelope_parse(p, len, ENVELOPE_MAX_DEPTH, &obj, reason, sizeof reason) < 0) {
-        conn_dead_letter(c, p, len < FRAME_SAMPLE_BYTES * 16 ? len : FRAME_SAMPLE_BYTES * 16, len,
-                         reason);
-        return;
+}
+
+/* Parses, normalizes and serializes one line inside the jansson arena. Returns the record to
+ * store, or NULL with *is_rejected set and reason filled (a dead letter), or NULL without it (out
+ * of memory). */
+static spool_record_t *conn_make_record(conn_t *c, const char *p, size_t len, char *reason,
+                                        size_t reasonlen, int *is_rejected)
+{
+    ingest_t *in = c->l->in;
+    json_t *obj = NULL;
+    spool_record_t *r = NULL;
+
+    *is_rejected = 0;
+    jalloc_begin(&in->heap);
+    if (envelope_parse(p, len, ENVELOPE_MAX_DEPTH, &obj, reason, reasonlen) < 0) {
+        *is_rejected = 1;
+        goto out;
     }
     const char *str[SR_NSTR] = {0};
     str[SR_TYPE] = json_str(obj, "type");
     str[SR_USER] = json_str(obj, "user");
     str[SR_WORKSPACE] = json_str(obj, "workspace");
     str[SR_PEER] = c->peer;
-    spool_record_t *r;
     if (in->norm) {
         json_t *ocsf = NULL;
         int64_t now = util_now_ms();
         norm_peer_t peer = {c->l->name, c->l->is_unix ? NULL : c->peer, c->uid, c->gid, c->pid};
-        if (norm_event(in->norm, obj, &peer, in->next_seq, now, &ocsf, reason, sizeof reason) < 0) {
-            json_decref(obj);
-            conn_dead_letter(c, p, len < FRAME_SAMPLE_BYTES * 16 ? len : FRAME_SAMPLE_BYTES * 16,
-                             len, reason);
-            return;
+        if (norm_event(in->norm, obj, &peer, in->next_seq, now, &ocsf, reason, reasonlen) < 0) {
+            *is_rejected = 1;
+            goto out;
         }
         r = jsonw_dump(ocsf, &in->dump, 0) == 0
                 ? spool_record_new(SPOOL_EVENT, in->dump.data, in->dump.len, str)
@@ -352,7 +358,32 @@ static void conn_on_line(conn_t *c, const char *p, size_t len)
         if (r && json_is_integer(t))
             r->event_ms = json_integer_value(t);
     }
+out:
     json_decref(obj);
+    ingest_heap_end(in);
+    return r;
+}
+
+static void conn_on_line(conn_t *c, const char *p, size_t len)
+{
+    char reason[2048];
+    ingest_t *in = c->l->in;
+    int is_rejected;
+
+    c->lines_read++;
+    in->stats.lines++;
+    if (len == 0) { /* blank line: acknowledged, nothing stored */
+        spool_record_t *r = spool_record_new(SPOOL_NOP, "", 0, NULL);
+        if (r)
+            conn_submit(c, r);
+        return;
+    }
+    spool_record_t *r = conn_make_record(c, p, len, reason, sizeof reason, &is_rejected);
+    if (is_rejected) {
+        conn_dead_letter(c, p, len < FRAME_SAMPLE_BYTES * 16 ? len : FRAME_SAMPLE_BYTES * 16, len,
+                         reason);
+        return;
+    }
     if (!r) {
         log_error("connection %s: out of memory; closing", c->peer);
         conn_close(c);
@@ -750,6 +781,7 @@ void ingest_free(ingest_t *in)
     /* connections still referenced by records were freed by the writer's last completions */
     free(in->listeners);
     jsonw_free(&in->dump);
+    jalloc_destroy(&in->heap);
     free(in);
 }
 

@@ -11,6 +11,7 @@
  */
 #include "cfg.h"
 #include "ingest.h"
+#include "jalloc.h"
 #include "log.h"
 #include "norm.h"
 #include "shipper.h"
@@ -113,6 +114,7 @@ int main(int argc, char **argv)
     int exit_code = 1;
 
     signal(SIGPIPE, SIG_IGN);
+    jalloc_install(); /* before any jansson use */
     int rc = cfg_load(&d.cfg, argc, argv, err, sizeof err);
     if (rc == CFG_EXIT_HELP) {
         cfg_print_help(stdout, "ocsf-collector");
