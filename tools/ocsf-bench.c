@@ -50,6 +50,7 @@
 
 #include <arpa/inet.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "tool_net.h"
 #include "url.h"
@@ -81,6 +82,8 @@ enum bench_opt_id {
     OPT_JSON,
     OPT_TIMEOUT,
     OPT_KEEP,
+    OPT_SINK,
+    OPT_COMPARE_FILE,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -108,6 +111,11 @@ static const struct bench_option {
     {OPT_TIMEOUT, "--timeout", NULL, "SECONDS",
      "give up after this long without progress (default 60)"},
     {OPT_KEEP, "--keep", NULL, NULL, "keep the spawned collector's temp dir (its path is printed)"},
+    {OPT_SINK, "--sink", NULL, "URL",
+     "with --spawn: ship to URL instead of the file sink (repeatable); end-to-end is when every "
+     "sink's cursor in the spool reaches the last event"},
+    {OPT_COMPARE_FILE, "--compare-file", NULL, NULL,
+     "with --sink: first run the same load with the default file sink, then print sink/file"},
     {OPT_HELP, "--help", NULL, NULL, "show this help"},
     {OPT_VERSION, "--version", NULL, NULL, "print the version"},
 };
@@ -120,6 +128,9 @@ struct bench_config {
     int timeout_ms;
     const char **spawn_args; /* borrowed from argv */
     int spawn_arg_count;
+    const char **sinks; /* borrowed from argv; none: the file sink */
+    int sink_count;
+    int is_compare_file;
 };
 
 static void bench_usage(FILE *f)
@@ -160,7 +171,8 @@ static int bench_parse_args(int argc, char **argv, struct bench_config *cfg)
     cfg->seed = 1;
     cfg->timeout_ms = 60000;
     cfg->spawn_args = calloc((size_t)argc, sizeof(char *));
-    if (!cfg->spawn_args) {
+    cfg->sinks = calloc((size_t)argc, sizeof(char *));
+    if (!cfg->spawn_args || !cfg->sinks) {
         fprintf(stderr, "ocsf-bench: out of memory\n");
         return -1;
     }
@@ -240,6 +252,12 @@ static int bench_parse_args(int argc, char **argv, struct bench_config *cfg)
         case OPT_KEEP:
             cfg->is_keep = 1;
             break;
+        case OPT_SINK:
+            cfg->sinks[cfg->sink_count++] = value;
+            break;
+        case OPT_COMPARE_FILE:
+            cfg->is_compare_file = 1;
+            break;
         case OPT_HELP:
             bench_usage(stdout);
             return 1;
@@ -254,6 +272,15 @@ static int bench_parse_args(int argc, char **argv, struct bench_config *cfg)
     }
     if (cfg->spawn_arg_count > 0 && !cfg->spawn) {
         fprintf(stderr, "ocsf-bench: --spawn-arg needs --spawn\n");
+        return -1;
+    }
+    if (cfg->sink_count > 0 && !cfg->spawn) {
+        fprintf(stderr, "ocsf-bench: --sink needs --spawn (with --to, the collector's own sinks "
+                        "are used)\n");
+        return -1;
+    }
+    if (cfg->is_compare_file && cfg->sink_count == 0) {
+        fprintf(stderr, "ocsf-bench: --compare-file needs --sink URL\n");
         return -1;
     }
     if (cfg->connections > cfg->events) {
@@ -979,9 +1006,11 @@ static void bench_null_stop(struct bench_null *ns)
 
 struct bench_spawn {
     pid_t pid;
-    int log_fd;              /* read end of the child's stdout+stderr */
-    char dir[PATH_MAX - 64]; /* leaves room for "/events.ndjson" in sink_path */
-    char sink_path[PATH_MAX];
+    int log_fd;                /* read end of the child's stdout+stderr */
+    char dir[PATH_MAX - 64];   /* leaves room for "/events.ndjson" in sink_path */
+    char sink_path[PATH_MAX];  /* the file sink's output; empty when --sink URLs are used */
+    char spool_path[PATH_MAX]; /* for the cursor watch */
+    int sink_count;            /* sinks whose cursors must reach the last event */
     char listen_url[256];
     char log_buf[BENCH_LOG_LINE_MAX];
     size_t log_len;
@@ -1082,10 +1111,11 @@ static int bench_rm_entry(const char *path, const struct stat *st, int flag, str
 }
 
 /* Starts the collector and waits for its "listening on tcp://..." line. 0 or -1 (printed). */
-static int bench_spawn_start(const struct bench_config *cfg, struct bench_spawn *sp)
+static int bench_spawn_start(const struct bench_config *cfg, int is_file_sink,
+                             struct bench_spawn *sp)
 {
     const char *tmp = getenv("TMPDIR");
-    char spool_path[PATH_MAX + 16], sink_url[PATH_MAX + 16];
+    char sink_url[PATH_MAX + 16];
     char line[BENCH_LOG_LINE_MAX];
     int pipefd[2] = {-1, -1};
     const char **args = NULL;
@@ -1102,11 +1132,16 @@ static int bench_spawn_start(const struct bench_config *cfg, struct bench_spawn 
         sp->dir[0] = '\0';
         return -1;
     }
-    snprintf(spool_path, sizeof(spool_path), "%s/spool.db", sp->dir);
-    snprintf(sp->sink_path, sizeof(sp->sink_path), "%s/events.ndjson", sp->dir);
-    snprintf(sink_url, sizeof(sink_url), "file://%s", sp->sink_path);
+    snprintf(sp->spool_path, sizeof(sp->spool_path), "%s/spool.db", sp->dir);
+    if (is_file_sink) {
+        snprintf(sp->sink_path, sizeof(sp->sink_path), "%s/events.ndjson", sp->dir);
+        snprintf(sink_url, sizeof(sink_url), "file://%s", sp->sink_path);
+        sp->sink_count = 1;
+    } else {
+        sp->sink_count = cfg->sink_count;
+    }
 
-    args = calloc((size_t)cfg->spawn_arg_count + 8, sizeof(char *));
+    args = calloc((size_t)cfg->spawn_arg_count + 2 * (size_t)cfg->sink_count + 8, sizeof(char *));
     if (!args || pipe2(pipefd, O_CLOEXEC) < 0) {
         fprintf(stderr, "ocsf-bench: cannot prepare the collector: %s\n", strerror(errno));
         goto fail;
@@ -1115,9 +1150,16 @@ static int bench_spawn_start(const struct bench_config *cfg, struct bench_spawn 
     args[argn++] = "--listen";
     args[argn++] = "tcp://127.0.0.1:0";
     args[argn++] = "--spool";
-    args[argn++] = spool_path;
-    args[argn++] = "--sink";
-    args[argn++] = sink_url;
+    args[argn++] = sp->spool_path;
+    if (is_file_sink) {
+        args[argn++] = "--sink";
+        args[argn++] = sink_url;
+    } else {
+        for (int i = 0; i < cfg->sink_count; i++) {
+            args[argn++] = "--sink";
+            args[argn++] = cfg->sinks[i];
+        }
+    }
     for (int i = 0; i < cfg->spawn_arg_count; i++)
         args[argn++] = cfg->spawn_args[i];
     args[argn] = NULL;
@@ -1239,16 +1281,56 @@ static int bench_spawn_stop(const struct bench_config *cfg, struct bench_spawn *
 /* Counts the lines appearing in the sink file, in a thread that runs from the first send, and
  * when the count last grew: the end-to-end time is that of the read that completed the count. */
 struct bench_sink_watch {
-    const char *path;
+    const char *path;       /* the file sink's output, or NULL: watch the spool's cursors */
+    const char *spool_path; /* with path NULL */
+    int sink_count;
     atomic_uint_fast64_t lines;
     atomic_uint_fast64_t grew_ns; /* tool_now_ns() of the read that last added lines */
     atomic_int is_stop_requested;
     pthread_t thread;
 };
 
+/* The number of events every sink has delivered: the lowest cursor in the spool once each sink
+ * has one (seqs of a fresh spool run 1..N, so cursor = count), else 0; -1 on error. */
+static int64_t bench_cursor_min(sqlite3 *db, int sink_count)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(db, "SELECT count(*), coalesce(min(seq), 0) FROM sink_cursors", -1, &st,
+                           NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0) >= sink_count ? sqlite3_column_int64(st, 1) : 0;
+    sqlite3_finalize(st);
+    return v;
+}
+
+static void *bench_cursor_main(struct bench_sink_watch *sw)
+{
+    sqlite3 *db = NULL;
+    while (!atomic_load(&sw->is_stop_requested)) {
+        if (!db && sqlite3_open_v2(sw->spool_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+            sqlite3_close(db);
+            db = NULL;
+        }
+        if (db)
+            sqlite3_busy_timeout(db, 100);
+        int64_t n = db ? bench_cursor_min(db, sw->sink_count) : -1;
+        if (n > 0 && (uint64_t)n != atomic_load(&sw->lines)) {
+            atomic_store(&sw->grew_ns, tool_now_ns());
+            atomic_store(&sw->lines, (uint64_t)n);
+        }
+        nanosleep(&(struct timespec){.tv_nsec = 2000000}, NULL);
+    }
+    sqlite3_close(db);
+    return NULL;
+}
+
 static void *bench_sink_main(void *arg)
 {
     struct bench_sink_watch *sw = arg;
+    if (!sw->path)
+        return bench_cursor_main(sw);
     char *buf = malloc(1 << 20);
     int fd = -1;
     uint64_t lines = 0;
@@ -1308,10 +1390,10 @@ static double bench_percentile_ms(const uint64_t *v, size_t n, double pct)
     return (double)v[rank - 1] / 1e6;
 }
 
-/* Runs the workload against target (and watches sink_path when given). 0 ok; -1 ran but some
- * connection or the sink fell short (printed); -2 could not start (no figures). */
+/* Runs the workload against target (and watches the spawned collector's sinks when sp is given).
+ * 0 ok; -1 ran but some connection or a sink fell short (printed); -2 could not start. */
 static int bench_run(const struct bench_config *cfg, struct bench_workload *w, const url_t *target,
-                     const char *sink_path, struct bench_result *res)
+                     const struct bench_spawn *sp, struct bench_result *res)
 {
     pthread_t *threads = calloc(w->conn_count, sizeof(pthread_t));
     size_t started = 0;
@@ -1350,9 +1432,11 @@ static int bench_run(const struct bench_config *cfg, struct bench_workload *w, c
             return -2;
         }
     }
-    if (sink_path) {
+    if (sp) {
         memset(&sw, 0, sizeof(sw));
-        sw.path = sink_path;
+        sw.path = sp->sink_path[0] ? sp->sink_path : NULL;
+        sw.spool_path = sp->spool_path;
+        sw.sink_count = sp->sink_count;
         has_sink_watch = pthread_create(&sw.thread, NULL, bench_sink_main, &sw) == 0;
     }
     t0 = tool_now_ns();
@@ -1428,9 +1512,10 @@ static int bench_run(const struct bench_config *cfg, struct bench_workload *w, c
             res->e2e_events_per_s = res->e2e_seconds > 0 ? (double)want / res->e2e_seconds : 0;
         } else {
             fprintf(stderr,
-                    "ocsf-bench: sink %s holds %llu of %llu lines after %g s without progress\n",
-                    sink_path, (unsigned long long)res->sink_lines, (unsigned long long)want,
-                    cfg->timeout_ms / 1000.0);
+                    "ocsf-bench: sinks delivered %llu of %llu events (%s) after %g s without "
+                    "progress\n",
+                    (unsigned long long)res->sink_lines, (unsigned long long)want,
+                    sw.path ? sw.path : "lowest cursor in the spool", cfg->timeout_ms / 1000.0);
             res->is_ok = 0;
         }
     }
@@ -1452,10 +1537,10 @@ static void bench_print_text(const struct bench_result *r, int connections)
     printf("  ack latency  p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", r->p50_ms, r->p99_ms,
            r->max_ms);
     if (r->has_e2e && r->e2e_seconds > 0)
-        printf("  end-to-end   %.3f s to the last sink line, %.0f events/s\n", r->e2e_seconds,
-               r->e2e_events_per_s);
+        printf("  end-to-end   %.3f s until the sinks had every event, %.0f events/s\n",
+               r->e2e_seconds, r->e2e_events_per_s);
     else if (r->has_e2e)
-        printf("  end-to-end   incomplete: sink holds %llu lines\n",
+        printf("  end-to-end   incomplete: the sinks delivered %llu events\n",
                (unsigned long long)r->sink_lines);
 }
 
@@ -1497,6 +1582,7 @@ int main(int argc, char **argv)
     struct bench_null ns;
     struct bench_result base = {.label = "baseline (null collector in ocsf-bench)"};
     struct bench_result real = {.label = "collector"};
+    struct bench_result file_ref = {.label = "collector with the file sink (reference)"};
     char real_label[PATH_MAX + 64];
     url_t target;
     char err[512];
@@ -1507,18 +1593,21 @@ int main(int argc, char **argv)
     rc = bench_parse_args(argc, argv, &cfg);
     if (rc != 0) {
         free(cfg.spawn_args);
+        free(cfg.sinks);
         return rc > 0 ? BENCH_EXIT_OK : BENCH_EXIT_USAGE;
     }
     if (cfg.to) {
         if (url_parse(cfg.to, &target, err, sizeof(err)) < 0) {
             fprintf(stderr, "ocsf-bench: --to: %s\n", err);
             free(cfg.spawn_args);
+            free(cfg.sinks);
             return BENCH_EXIT_USAGE;
         }
         if (strcmp(target.scheme, "tcp") != 0 && strcmp(target.scheme, "unix") != 0) {
             fprintf(stderr, "ocsf-bench: --to: unsupported scheme '%s' (use tcp:// or unix://)\n",
                     target.scheme);
             free(cfg.spawn_args);
+            free(cfg.sinks);
             return BENCH_EXIT_USAGE;
         }
     }
@@ -1551,18 +1640,36 @@ int main(int argc, char **argv)
         }
     }
 
-    if (cfg.spawn) {
+    if (cfg.spawn && cfg.is_compare_file) {
+        /* the same load, same binary and arguments, with the file sink: the reference figure */
         has_spawn = 1;
-        if (bench_spawn_start(&cfg, &sp) < 0)
+        if (bench_spawn_start(&cfg, 1, &sp) < 0)
             goto out;
         (void)url_parse(sp.listen_url, &target, err, sizeof(err));
-        snprintf(real_label, sizeof(real_label), "collector (spawned %s, %s)", cfg.spawn,
-                 sp.listen_url);
+        rc = bench_run(&cfg, &w, &target, &sp, &file_ref);
+        if (bench_spawn_stop(&cfg, &sp) < 0)
+            file_ref.is_ok = 0;
+        has_spawn = 0;
+        if (rc == -2)
+            goto out;
+        if (!cfg.is_json) {
+            bench_print_text(&file_ref, (int)cfg.connections);
+            fflush(stdout);
+        }
+    }
+    if (cfg.spawn) {
+        has_spawn = 1;
+        if (bench_spawn_start(&cfg, cfg.sink_count == 0, &sp) < 0)
+            goto out;
+        (void)url_parse(sp.listen_url, &target, err, sizeof(err));
+        snprintf(real_label, sizeof(real_label), "collector (spawned %s, %s%s%s)", cfg.spawn,
+                 sp.listen_url, cfg.sink_count ? ", sink " : "",
+                 cfg.sink_count ? cfg.sinks[0] : "");
     } else {
         snprintf(real_label, sizeof(real_label), "collector (%s)", cfg.to);
     }
     real.label = real_label;
-    if (bench_run(&cfg, &w, &target, has_spawn ? sp.sink_path : NULL, &real) == -2)
+    if (bench_run(&cfg, &w, &target, has_spawn ? &sp : NULL, &real) == -2)
         goto out;
     if (has_spawn) {
         if (bench_spawn_stop(&cfg, &sp) < 0)
@@ -1579,6 +1686,15 @@ int main(int argc, char **argv)
         json_object_set_new(obj, "mean_event_bytes",
                             json_real(bench_round3((double)w.bytes / (double)w.events)));
         bench_json_fill(obj, &real, (int)cfg.connections);
+        if (cfg.is_compare_file) {
+            json_t *f = json_object();
+            bench_json_fill(f, &file_ref, (int)cfg.connections);
+            json_object_set_new(obj, "file_sink", f);
+            json_object_set_new(obj, "ratio_to_file_sink",
+                                json_pack("{s:f}", "e2e_events_per_s",
+                                          bench_round3(bench_ratio(real.e2e_events_per_s,
+                                                                   file_ref.e2e_events_per_s))));
+        }
         if (cfg.is_baseline) {
             json_t *b = json_object();
             bench_json_fill(b, &base, (int)cfg.connections);
@@ -1601,12 +1717,19 @@ int main(int argc, char **argv)
             printf("real/baseline: events/s %.3f, p50 latency %.1fx, p99 latency %.1fx\n",
                    bench_ratio(real.events_per_s, base.events_per_s),
                    bench_ratio(real.p50_ms, base.p50_ms), bench_ratio(real.p99_ms, base.p99_ms));
+        if (cfg.is_compare_file)
+            printf("sink/file-sink: end-to-end events/s %.3f\n",
+                   bench_ratio(real.e2e_events_per_s, file_ref.e2e_events_per_s));
     }
-    exit_code = real.is_ok && (!cfg.is_baseline || base.is_ok) ? BENCH_EXIT_OK : BENCH_EXIT_FAIL;
+    exit_code =
+        real.is_ok && (!cfg.is_baseline || base.is_ok) && (!cfg.is_compare_file || file_ref.is_ok)
+            ? BENCH_EXIT_OK
+            : BENCH_EXIT_FAIL;
 out:
     if (has_spawn)
         bench_spawn_stop(&cfg, &sp);
     bench_workload_free(&w);
     free(cfg.spawn_args);
+    free(cfg.sinks);
     return exit_code;
 }
