@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,27 @@ static void close_walk_cb(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+/* Connections are file descriptors: lift the soft limit to the hard one, and say so when the
+ * configured connection caps could still run into it (accept would then fail with EMFILE). */
+static void raise_fd_limit(const cfg_t *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+        (void)getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    int64_t want = 64; /* spool, sinks, log, libuv's own */
+    for (int i = 0; i < cfg->n_listeners; i++)
+        want += cfg->listeners[i].max_connections;
+    if (rl.rlim_cur != RLIM_INFINITY && (int64_t)rl.rlim_cur < want)
+        log_warn("open-file limit %llu is below what the listeners' max_connections need (%lld); "
+                 "raise LimitNOFILE (systemd) or ulimit -n",
+                 (unsigned long long)rl.rlim_cur, (long long)want);
+}
+
 int main(int argc, char **argv)
 {
     static daemon_t d;
@@ -153,6 +175,8 @@ int main(int argc, char **argv)
         norm_close(d.norm);
         return 0;
     }
+
+    raise_fd_limit(&d.cfg);
 
     /* 2. spool and writer */
     if (ensure_parent_dir(d.cfg.spool, err, sizeof err) < 0)

@@ -174,7 +174,7 @@ int spool_open(const char *path, const spool_opts_t *opts, spool_t **out, char *
     snprintf(sql, sizeof sql,
              "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=%d;"
              " PRAGMA cache_size=-%d;"
-             " PRAGMA journal_size_limit=67108864;",
+             " PRAGMA journal_size_limit=16777216; PRAGMA wal_autocheckpoint=256;",
              opts->synchronous, opts->cache_kib > 0 ? opts->cache_kib : 16384);
     if (opts->is_read_only)
         snprintf(sql, sizeof sql, "PRAGMA cache_size=-%d;",
@@ -434,4 +434,11 @@ int spool_read_events(spool_t *s, int64_t after, int limit, spool_row_cb cb, voi
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? n : -1;
+}
+
+int spool_checkpoint(spool_t *s)
+{
+    int log_frames = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log_frames, &done);
+    return rc == SQLITE_OK ? 0 : -1;
 }

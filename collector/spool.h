@@ -105,6 +105,11 @@ typedef struct spool_row {
 typedef int (*spool_row_cb)(void *ctx, const spool_row_t *row);
 int spool_read_events(spool_t *s, int64_t after, int limit, spool_row_cb cb, void *ctx);
 
+/* Copies the WAL into the database and truncates it (waits for readers up to the busy timeout).
+ * The writer calls it when commits fail for space: a WAL that ate the disk is the usual cause, and
+ * its frames need no new space once the database has free pages. 0 ok, -1 not (yet) possible. */
+int spool_checkpoint(spool_t *s);
+
 /* Counts, for tests and logs: -1 on error. */
 int64_t spool_count(spool_t *s, const char *table);
 

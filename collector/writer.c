@@ -269,6 +269,9 @@ static void *writer_main(void *arg)
                     log_error("spool %s: commit of %d records failed: %s; not acknowledging, "
                               "retrying (check disk space and permissions)",
                               spool_path(w->spool), n, spool_errmsg(w->spool));
+                /* make room if we can: delivered events past retention first, then the WAL */
+                writer_prune(w, cur, n_cur);
+                (void)spool_checkpoint(w->spool);
                 int backoff_ms = failures < 10 ? 50 * failures : 1000;
                 struct timespec ts = {backoff_ms / 1000, (long)(backoff_ms % 1000) * 1000000L};
                 nanosleep(&ts, NULL);
