@@ -50,7 +50,14 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS dead_letters(id INTEGER PRIMARY KEY, received_ms INTEGER NOT NULL,"
     " peer TEXT, listener TEXT, line INTEGER, reason TEXT NOT NULL, raw BLOB, raw_len INTEGER);"
     "CREATE TABLE IF NOT EXISTS sink_cursors(sink TEXT PRIMARY KEY, seq INTEGER NOT NULL,"
-    " updated_ms INTEGER);";
+    " updated_ms INTEGER);"
+    /* ocsf-replay's filters: time alone, or time with workspace or user; each index ends in
+     * event_ms so a window is one range scan in time order. The writer pays for every index on the
+     * hot path (200k-event bench: 22.2k ev/s without, 18.4k with these three, 14.7k with a fourth
+     * on class_uid), so class is filtered on the rows of a time range instead. */
+    "CREATE INDEX IF NOT EXISTS events_time ON events(event_ms);"
+    "CREATE INDEX IF NOT EXISTS events_workspace_time ON events(workspace, event_ms);"
+    "CREATE INDEX IF NOT EXISTS events_user_time ON events(user, event_ms);";
 
 struct spool {
     sqlite3 *db;

@@ -8,6 +8,8 @@
  * rejected input, with why sink_cursors(sink TEXT PRIMARY KEY, seq, updated_ms) per sink: every
  * event with seq <= cursor is delivered meta(key TEXT PRIMARY KEY, value) format_version,
  * created_ms, seq_hw
+ *   indexes events(event_ms), (workspace, event_ms), (user, event_ms) for ocsf-replay; created on
+ * open (IF NOT EXISTS), so an older spool gains them without a new format.
  *
  * Invariants:
  *   1. seq only grows: the next seq is max(max(events.seq), meta.seq_hw) + 1, and pruning records
