@@ -52,6 +52,7 @@ enum opt_id {
     O_COUNT,
     O_TO,
     O_RATE,
+    O_KAFKA_LATENESS,
     O_SCHEMAS_DIR,
     O_EXPLAIN,
     O_HELP,
@@ -83,6 +84,8 @@ static const struct {
     {"--to", O_TO, "SINK_URL",
      "re-ship the selection through a sink (file, kafka, hec, syslog...)"},
     {"--rate", O_RATE, "N/s", "with --to: at most N events per second"},
+    {"--kafka-lateness", O_KAFKA_LATENESS, "D",
+     "with --from-kafka: stop a partition once its message time passes --until by D [5m]"},
     {"--schemas-dir", O_SCHEMAS_DIR, "DIR", "OCSF schema tables (class names and captions)"},
     {"--explain", O_EXPLAIN, NULL, "print SQLite's query plan for the selection and exit"},
     {"--help", O_HELP, NULL, "this help"},
@@ -94,6 +97,7 @@ typedef struct args {
     const char *spool, *kafka, *to, *schemas_dir;
     int format, is_format_set, is_count, is_explain;
     double rate;
+    int64_t lateness_ms;
     replay_filter_t f;
     const char *class_args[REPLAY_MAX_CLASSES];
     int n_class_args;
@@ -132,6 +136,7 @@ static int parse_args(int argc, char **argv, args_t *a, char *err, size_t errlen
     int64_t now = util_now_ms();
     memset(a, 0, sizeof *a);
     replay_filter_init(&a->f);
+    a->lateness_ms = 5 * 60 * 1000;
     for (int i = 1; i < argc; i++) {
         size_t k;
         for (k = 0; k < N_OPTIONS; k++)
@@ -227,6 +232,15 @@ static int parse_args(int argc, char **argv, args_t *a, char *err, size_t errlen
             }
             break;
         }
+        case O_KAFKA_LATENESS: {
+            int64_t t; /* a duration: the "time ago" form relative to 0 */
+            if (replay_parse_time(v, 0, &t, err, errlen) < 0 || t > 0) {
+                snprintf(err, errlen, "--kafka-lateness '%.40s': a duration (30s, 5m, 2h, 7d)", v);
+                return -1;
+            }
+            a->lateness_ms = -t;
+            break;
+        }
         case O_SCHEMAS_DIR:
             a->schemas_dir = v;
             break;
@@ -244,6 +258,12 @@ static int parse_args(int argc, char **argv, args_t *a, char *err, size_t errlen
     if (!a->spool == !a->kafka) {
         snprintf(err, errlen,
                  "give exactly one source: --spool PATH or --from-kafka BROKERS/TOPIC");
+        return -1;
+    }
+    const char *slash = a->kafka ? strrchr(a->kafka, '/') : NULL;
+    if (a->kafka && (!slash || slash == a->kafka || !slash[1])) {
+        snprintf(err, errlen, "--from-kafka '%.200s': use BROKERS/TOPIC (127.0.0.1:9092/ocsf)",
+                 a->kafka);
         return -1;
     }
     if (a->f.since_ms != INT64_MIN && a->f.until_ms != INT64_MAX &&
@@ -613,7 +633,7 @@ int main(int argc, char **argv)
     if (replay_out_open(&oo, &out, err, sizeof err) < 0)
         goto fail;
     int rc = a.spool ? spool_src_run(&src, &a.f, hw, out, &read, err, sizeof err)
-                     : replay_kafka_run(a.kafka, &a.f, out, &read, err, sizeof err);
+                     : replay_kafka_run(a.kafka, &a.f, a.lateness_ms, out, &read, err, sizeof err);
     char err2[1024] = "";
     int frc = replay_out_finish(out, read, seconds_since(&t0), err2, sizeof err2);
     if (rc < 0)

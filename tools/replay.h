@@ -118,11 +118,12 @@ int64_t replay_out_count(const replay_out_t *o);
 /* Kafka source (replay_kafka.c) */
 
 /* Reads BROKERS/TOPIC from the offsets for f->since_ms (offsetsForTimes) to the end of each
- * partition as it was at start (or past f->until_ms), applies f, hands matches to o. *read counts
- * the messages consumed. 0, or -1 with err (brokers unreachable, unknown topic). A Kafka message
- * header "user" / "workspace" fills those columns, else they come from the body. */
-int replay_kafka_run(const char *brokers_topic, const replay_filter_t *f, replay_out_t *o,
-                     int64_t *read, char *err, size_t errlen);
+ * partition as it was at start (or once a message's Kafka timestamp passes f->until_ms by more than
+ * lateness_ms: how far append time may run behind the event's own time), applies f, hands matches
+ * to o. *read counts the messages consumed. 0, or -1 with err (brokers unreachable, unknown topic).
+ * A Kafka message header "user" / "workspace" fills those columns, else they come from the body. */
+int replay_kafka_run(const char *brokers_topic, const replay_filter_t *f, int64_t lateness_ms,
+                     replay_out_t *o, int64_t *read, char *err, size_t errlen);
 
 /* Fills class_uid/activity_id/status_id/event_ms/user/workspace of ev from its body where the
  * source has no columns. */

@@ -9,7 +9,8 @@
  * a partition that has messages (librdkafka's mock cluster does not look up timestamps) makes
  * that partition scan from its beginning with the time filter applied to each event: slower,
  * never a silent gap. A partition also stops once its message timestamps (append time, which is
- * after the event's own time) pass --until by REPLAY_KAFKA_LATE_MS.
+ * after the event's own time) pass --until by --kafka-lateness (default 5m); data produced long
+ * after its events happened (a backfill) needs a larger one.
  *
  * Columns: class, activity, status and time come from the body; user and workspace from the
  * message headers "user" / "workspace" when the producing sink set them, else from the body
@@ -22,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REPLAY_KAFKA_LATE_MS  (5 * 60 * 1000)
 #define REPLAY_KAFKA_WAIT_MS  10000
 #define REPLAY_KAFKA_IDLE_MAX 60 /* polls of 500 ms without a message before giving up */
 
@@ -58,14 +58,13 @@ static const char *header(rd_kafka_message_t *m, const char *name, char *buf, si
     return buf;
 }
 
-int replay_kafka_run(const char *target, const replay_filter_t *f, replay_out_t *o, int64_t *read,
-                     char *err, size_t errlen)
+int replay_kafka_run(const char *target, const replay_filter_t *f, int64_t lateness_ms,
+                     replay_out_t *o, int64_t *read, char *err, size_t errlen)
 {
     char brokers[1024], topic[256], errstr[512];
     rd_kafka_t *rk = NULL;
     rd_kafka_topic_partition_list_t *assign = NULL, *times = NULL;
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *rkt = NULL;
     struct part *parts = NULL;
     int n_parts = 0, rc = -1;
 
@@ -97,18 +96,22 @@ int replay_kafka_run(const char *target, const replay_filter_t *f, replay_out_t 
         rd_kafka_conf_destroy(conf);
         return -1;
     }
-    rkt = rd_kafka_topic_new(rk, topic, NULL);
-    rd_kafka_resp_err_t kerr = rd_kafka_metadata(rk, 0, rkt, &md, REPLAY_KAFKA_WAIT_MS);
-    if (kerr || md->topic_cnt != 1 || md->topics[0].err) {
+    /* all topics: asking for one by handle would let a broker auto-create a mistyped name */
+    rd_kafka_resp_err_t kerr = rd_kafka_metadata(rk, 1, NULL, &md, REPLAY_KAFKA_WAIT_MS);
+    const rd_kafka_metadata_topic_t *mt = NULL;
+    for (int i = 0; !kerr && i < md->topic_cnt; i++)
+        if (strcmp(md->topics[i].topic, topic) == 0)
+            mt = &md->topics[i];
+    if (kerr || !mt || mt->err) {
         snprintf(err, errlen,
                  "kafka %s: cannot read topic %s: %s (are the brokers up, does the topic exist?)",
                  brokers, topic,
-                 rd_kafka_err2str(kerr            ? kerr
-                                  : md->topic_cnt ? md->topics[0].err
-                                                  : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+                 rd_kafka_err2str(kerr ? kerr
+                                  : mt ? mt->err
+                                       : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
         goto out;
     }
-    n_parts = md->topics[0].partition_cnt;
+    n_parts = mt->partition_cnt;
     parts = calloc((size_t)(n_parts > 0 ? n_parts : 1), sizeof *parts);
     assign = rd_kafka_topic_partition_list_new(n_parts);
     times = rd_kafka_topic_partition_list_new(n_parts);
@@ -118,7 +121,7 @@ int replay_kafka_run(const char *target, const replay_filter_t *f, replay_out_t 
     }
     for (int i = 0; i < n_parts; i++) {
         int64_t lo, hi;
-        parts[i].id = md->topics[0].partitions[i].id;
+        parts[i].id = mt->partitions[i].id;
         kerr = rd_kafka_query_watermark_offsets(rk, topic, parts[i].id, &lo, &hi,
                                                 REPLAY_KAFKA_WAIT_MS);
         if (kerr) {
@@ -221,8 +224,8 @@ int replay_kafka_run(const char *target, const replay_filter_t *f, replay_out_t 
         if (replay_filter_match_columns(f, &ev) && replay_filter_match_body(f, &ev))
             r = replay_out_event(o, &ev, err, errlen);
         replay_event_release(&ev);
-        int is_last = m->offset + 1 >= p->end ||
-                      (f->until_ms != INT64_MAX && ts > f->until_ms + REPLAY_KAFKA_LATE_MS);
+        int is_last =
+            m->offset + 1 >= p->end || (f->until_ms != INT64_MAX && ts > f->until_ms + lateness_ms);
         rd_kafka_message_destroy(m);
         if (r < 0)
             goto out;
@@ -241,8 +244,6 @@ out:
         rd_kafka_topic_partition_list_destroy(times);
     if (md)
         rd_kafka_metadata_destroy(md);
-    if (rkt)
-        rd_kafka_topic_destroy(rkt);
     if (rk) {
         rd_kafka_consumer_close(rk);
         rd_kafka_destroy(rk);
