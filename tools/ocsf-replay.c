@@ -467,9 +467,8 @@ static int spool_src_explain(spool_src_t *s, const replay_filter_t *f, char *err
     int rc = -1;
     if (prepare_pages(s, f, &q0, &q1, err, errlen) < 0)
         goto out;
-    char *sql = sqlite3_expanded_sql(q1);
     char *eqp = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", sqlite3_sql(q1));
-    printf("%s\n", sql ? sql : sqlite3_sql(q1));
+    printf("%s\n", sqlite3_sql(q1));
     if (eqp && sqlite3_prepare_v2(s->db, eqp, -1, &e, NULL) == SQLITE_OK) {
         while (sqlite3_step(e) == SQLITE_ROW)
             printf("  %s\n", (const char *)sqlite3_column_text(e, 3));
@@ -477,7 +476,6 @@ static int spool_src_explain(spool_src_t *s, const replay_filter_t *f, char *err
     } else {
         snprintf(err, errlen, "spool %s: %s", s->path, sqlite3_errmsg(s->db));
     }
-    sqlite3_free(sql);
     sqlite3_free(eqp);
 out:
     sqlite3_finalize(e);
