@@ -150,7 +150,7 @@ static void class_key(const char *s, char *out, size_t len)
 
 int replay_parse_class(const schema_t *schema, const char *s, int *uid, char *err, size_t errlen)
 {
-    char key[128], caption[128];
+    char key[128], caption[128] = "";
     size_t n = strlen(s);
     if (n > 0 && n < 10 && strspn(s, "0123456789") == n) {
         *uid = atoi(s);
