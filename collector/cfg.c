@@ -68,6 +68,9 @@ static const cfg_option_t cfg_options[] = {
      "MODE", "SQLite synchronous: full (default), normal, off"},
     {"retention_s", OPT_INT, OFF(retention_s), 0, -1, INT64_C(1) << 40, "3600", "S",
      "keep delivered events this long for replay (-1 forever)"},
+    {"retention_bytes", OPT_INT, OFF(retention_bytes), 0, 0, INT64_C(1) << 50, "0", "N",
+     "cap on the spool's used bytes: beyond it delivered events go oldest first (0 no cap; never "
+     "an undelivered event)"},
     {"shutdown_timeout_ms", OPT_INT, OFF(shutdown_timeout_ms), 0, 0, 600000, "10000", "MS",
      "how long SIGTERM waits for clients and sinks to drain"},
     {"normalize", OPT_STRING, OFF(normalize), SZ(normalize), 0, 0, "on", "on|off",

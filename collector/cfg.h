@@ -52,6 +52,7 @@ typedef struct cfg {
     int64_t commit_interval_ms;
     int64_t max_pending_bytes;
     int64_t retention_s;
+    int64_t retention_bytes;
     int64_t shutdown_timeout_ms;
     int is_check_config;
 } cfg_t;

@@ -196,6 +196,7 @@ int main(int argc, char **argv)
         .commit_max_events = (int)d.cfg.commit_max_events,
         .commit_interval_ms = (int)d.cfg.commit_interval_ms,
         .retention_ms = d.cfg.retention_s < 0 ? -1 : d.cfg.retention_s * 1000,
+        .retention_bytes = d.cfg.retention_bytes,
     };
     if (writer_start(d.loop, spool, &wo, ingest_on_committed, NULL, &d.writer, err, sizeof err) < 0)
         goto fail;

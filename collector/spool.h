@@ -8,6 +8,8 @@
  * rejected input, with why sink_cursors(sink TEXT PRIMARY KEY, seq, updated_ms) per sink: every
  * event with seq <= cursor is delivered meta(key TEXT PRIMARY KEY, value) format_version,
  * created_ms, seq_hw
+ *   indexes events(event_ms), (workspace, event_ms), (user, event_ms) for ocsf-replay; created on
+ * open (IF NOT EXISTS), so an older spool gains them without a new format.
  *
  * Invariants:
  *   1. seq only grows: the next seq is max(max(events.seq), meta.seq_hw) + 1, and pruning records
@@ -82,6 +84,14 @@ int spool_put_cursor(spool_t *s, const char *sink, int64_t seq, int64_t now_ms);
 /* Deletes events with seq <= upto_seq received before before_ms; records seq_hw. Returns rows
  * deleted or -1. At most max_rows per call so a big backlog never holds the write lock for long. */
 int spool_prune(spool_t *s, int64_t upto_seq, int64_t before_ms, int max_rows);
+/* Size cap: when the spool's used bytes (pages in use, free pages not counted) exceed max_bytes,
+ * deletes the oldest events with seq <= upto_seq, as many as the excess is worth at the average
+ * row size (at most max_rows), recording seq_hw like spool_prune. Never touches a row past
+ * upto_seq, so a cap smaller than the undelivered backlog leaves the spool over it. Returns rows
+ * deleted (0 when under the cap) or -1. */
+int spool_prune_bytes(spool_t *s, int64_t upto_seq, int64_t max_bytes, int max_rows);
+/* Bytes of the spool's pages in use (page_count - freelist_count) * page_size, or -1. */
+int64_t spool_used_bytes(spool_t *s);
 
 /* 0 with *seq = the cursor (0 when the sink is new), or -1. */
 int spool_get_cursor(spool_t *s, const char *sink, int64_t *seq);

@@ -218,10 +218,11 @@ fail:
     return -1;
 }
 
-/* Deletes events every sink has delivered and that are past retention. */
+/* Deletes events every sink has delivered and that are past retention (by age, then by size:
+ * oldest first). Never an event past the slowest sink's stored cursor. */
 static void writer_prune(writer_t *w, const struct cursor_slot *cur, int n_cur)
 {
-    if (w->opts.retention_ms < 0 || n_cur == 0)
+    if ((w->opts.retention_ms < 0 && w->opts.retention_bytes <= 0) || n_cur == 0)
         return;
     int64_t upto = INT64_MAX;
     for (int i = 0; i < n_cur; i++)
@@ -231,13 +232,19 @@ static void writer_prune(writer_t *w, const struct cursor_slot *cur, int n_cur)
         return;
     if (spool_begin(w->spool) < 0)
         return;
-    int n = spool_prune(w->spool, upto, util_now_ms() - w->opts.retention_ms, 20000);
-    if (n < 0 || spool_commit(w->spool) < 0) {
+    int n = 0, n_size = 0;
+    if (w->opts.retention_ms >= 0)
+        n = spool_prune(w->spool, upto, util_now_ms() - w->opts.retention_ms, 20000);
+    if (n >= 0 && w->opts.retention_bytes > 0)
+        n_size = spool_prune_bytes(w->spool, upto, w->opts.retention_bytes, 20000);
+    if (n < 0 || n_size < 0 || spool_commit(w->spool) < 0) {
         spool_rollback(w->spool);
         return;
     }
-    if (n > 0)
-        log_debug("spool: pruned %d delivered events up to seq %lld", n, (long long)upto);
+    if (n + n_size > 0)
+        log_debug("spool: pruned %d delivered events past retention_s, %d over retention_bytes "
+                  "(up to seq %lld)",
+                  n, n_size, (long long)upto);
 }
 
 static void *writer_main(void *arg)

@@ -34,9 +34,11 @@ typedef struct writer writer_t;
 typedef void (*writer_done_cb)(void *ctx, spool_record_t *done);
 
 typedef struct writer_opts {
-    int commit_max_events;  /* records per transaction at most */
-    int commit_interval_ms; /* how long a batch may wait to fill */
-    int64_t retention_ms;   /* delivered events older than this are pruned; <0 keeps them */
+    int commit_max_events;   /* records per transaction at most */
+    int commit_interval_ms;  /* how long a batch may wait to fill */
+    int64_t retention_ms;    /* delivered events older than this are pruned; <0 keeps them */
+    int64_t retention_bytes; /* above this many used spool bytes, delivered events are pruned
+                              * oldest first; 0 no cap */
 } writer_opts_t;
 
 /* Takes ownership of spool (closes it at writer_free). Registers a uv_async_t on loop. */

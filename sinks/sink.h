@@ -37,6 +37,10 @@ typedef struct sink_event {
     int64_t event_ms;                      /* the event's own time, -1 when unknown */
     int class_uid, activity_id, status_id; /* -1 when stored as received (normalize off) */
     const char *user, *workspace;          /* NULL when the event had none */
+    /* 1 when ocsf-replay re-ships the event (the body then carries unmapped.replay and the label
+     * "ocsf-replay" in metadata.labels); a sink that can label out of band should too (Kafka: a
+     * header "ocsf-replay: 1"). 0 for live delivery by the shipper. */
+    int is_replay;
 } sink_event_t;
 
 /* What the shipper offers its sink. */

@@ -393,6 +393,65 @@ static void test_rollback(void **state)
     spool_close(s);
 }
 
+/* retention_bytes: spool_prune_bytes deletes the oldest delivered events until the used bytes are
+ * under the cap, and never an event past upto_seq (not delivered by every sink). */
+static void insert_big_events(spool_t *s, int64_t from, int64_t to)
+{
+    char body[1100];
+    assert_int_equal(spool_begin(s), 0);
+    for (int64_t q = from; q <= to; q++) {
+        snprintf(body, sizeof body, "{\"n\":%lld,\"pad\":\"%01000d\"}", (long long)q, 0);
+        spool_record_t *r = event(q, body);
+        assert_int_equal(spool_insert(s, r), 0);
+        spool_record_free(r);
+    }
+    assert_int_equal(spool_commit(s), 0);
+}
+
+static void test_prune_bytes(void **state)
+{
+    fixture_t *fx = *state;
+    char v[64];
+    spool_t *s = open_rw(fx->path);
+    insert_big_events(s, 1, 2000);
+    int64_t full = spool_used_bytes(s);
+    assert_true(full > 2000 * 1000);
+    /* under the cap: nothing to do */
+    assert_int_equal(spool_prune_bytes(s, 2000, full, 100000), 0);
+    assert_int_equal(spool_count(s, "events"), 2000);
+
+    /* cap at half: converges in a few passes, oldest first, newest kept */
+    int64_t cap = full / 2;
+    int passes = 0, deleted = 0, n;
+    while ((n = spool_prune_bytes(s, 2000, cap, 100000)) > 0 && passes < 20) {
+        deleted += n;
+        passes++;
+    }
+    assert_int_equal(n, 0);
+    assert_true(passes >= 1);
+    assert_true(spool_used_bytes(s) <= cap);
+    assert_int_equal(spool_count(s, "events"), 2000 - deleted);
+    assert_true(deleted >= 900 && deleted <= 1200);
+    query_text(fx->path, "SELECT min(seq) FROM events", v, sizeof v);
+    assert_int_equal(atoi(v), deleted + 1); /* the oldest went, contiguously */
+    query_text(fx->path, "SELECT max(seq) FROM events", v, sizeof v);
+    assert_string_equal(v, "2000");
+
+    /* a cap below what is undelivered: only seq <= upto goes, the rest stays over the cap */
+    int64_t upto = deleted + 100;
+    while ((n = spool_prune_bytes(s, upto, 1, 100000)) > 0 && passes < 40)
+        passes++;
+    assert_int_equal(n, 0);
+    assert_int_equal(spool_count(s, "events"), 2000 - upto);
+    query_text(fx->path, "SELECT min(seq) FROM events", v, sizeof v);
+    assert_int_equal(atoi(v), upto + 1);
+    assert_true(spool_used_bytes(s) > 1);
+    assert_int_equal(spool_last_seq(s), 2000);
+    /* max_rows bounds one call */
+    assert_int_equal(spool_prune_bytes(s, 2000, 1, 7), 7);
+    spool_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -405,6 +464,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_format_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_bytes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
