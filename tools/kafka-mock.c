@@ -12,9 +12,12 @@
  * and knows where to connect. Then it takes commands on stdin, one per line, and answers each with
  * one line on stdout (`ok ...` or `error ...`):
  *
- *   down N | up N        take broker N (1..brokers) down (connections closed, new ones refused) /
- * up down all | up all    every broker topic NAME[:P]       create a topic with P partitions
- * (default 1) quit                 exit 0
+ *   down N | up N        broker N (1..brokers) down (connections closed, new ones refused) / up
+ *   down all | up all    every broker
+ *   topic NAME[:P]       create a topic with P partitions (default 1)
+ *   produce-error E [N]  the next N (default 1) produce requests fail with Kafka error code E
+ *                        (e.g. 29 TOPIC_AUTHORIZATION_FAILED)
+ *   quit                 exit 0
  *
  * Signals: SIGUSR1 = down all, SIGUSR2 = up all; SIGTERM/SIGINT or EOF on stdin exit 0.
  * Topics not created up front are auto-created by the mock on first use (4 partitions, the mock's
@@ -100,6 +103,31 @@ static int mock_set_state(rd_kafka_mock_cluster_t *mc, int n_brokers, int id, in
     return 0;
 }
 
+/* Makes the next count (text, default 1) produce requests fail with Kafka error code (text). */
+static int mock_produce_errors(rd_kafka_mock_cluster_t *mc, const char *code, const char *count,
+                               char *err, size_t errlen)
+{
+    rd_kafka_resp_err_t errors[1000];
+    char *end;
+    long e = strtol(code, &end, 10);
+    if (*end || e < 1 || e > 32767) {
+        snprintf(err, errlen, "produce-error wants a Kafka error code 1..32767, not '%s'", code);
+        return -1;
+    }
+    long n = 1;
+    if (count) {
+        n = strtol(count, &end, 10);
+        if (*end || n < 1 || n > 1000) {
+            snprintf(err, errlen, "produce-error count must be 1..1000, not '%s'", count);
+            return -1;
+        }
+    }
+    for (long i = 0; i < n; i++)
+        errors[i] = (rd_kafka_resp_err_t)e;
+    rd_kafka_mock_push_request_errors_array(mc, 0 /* ProduceRequest */, (size_t)n, errors);
+    return 0;
+}
+
 /* Runs one stdin command; returns 1 for quit, 0 otherwise (the answer is printed). */
 static int mock_command(rd_kafka_mock_cluster_t *mc, int n_brokers, char *line)
 {
@@ -130,8 +158,12 @@ static int mock_command(rd_kafka_mock_cluster_t *mc, int n_brokers, char *line)
         rc = mock_set_state(mc, n_brokers, id, verb[0] == 'u', err, sizeof err);
     } else if (strcmp(verb, "topic") == 0 && arg) {
         rc = mock_topic_create(mc, n_brokers, arg, err, sizeof err);
+    } else if (strcmp(verb, "produce-error") == 0 && arg) {
+        rc = mock_produce_errors(mc, arg, strtok(NULL, " \t\r\n"), err, sizeof err);
     } else {
-        printf("error unknown command '%s' (down N|all, up N|all, topic NAME[:P], quit)\n", verb);
+        printf("error unknown command '%s' (down N|all, up N|all, topic NAME[:P], produce-error "
+               "CODE [N], quit)\n",
+               verb);
         fflush(stdout);
         return 0;
     }
