@@ -17,7 +17,7 @@
  *
  * Defaults (kafka_defaults[], each overridable by prop.*): enable.idempotence=true, acks=all,
  * compression lz4, linger.ms=5, partitioner murmur2_random (the Java client's key hashing, so
- * other producers agree on partitions), message.timeout.ms=120000.
+ * other producers agree on partitions), message.timeout.ms=120000, reconnect.backoff.max.ms=2000.
  *
  * Message: key as above; value the OCSF JSON as spooled; headers class_uid (when known),
  * ocsf_version, collector_id, seq.
@@ -127,6 +127,7 @@ static const struct {
     {"linger.ms", "5"},
     {"partitioner", "murmur2_random"},
     {"message.timeout.ms", "120000"},
+    {"reconnect.backoff.max.ms", "2000"}, /* drain soon after a broker returns (default 10 s) */
     {"queue.buffering.max.messages", "200000"}, /* > KAFKA_MAX_IN_FLIGHT + a shipper batch */
     {"client.id", "ocsf-collector"},
 };
