@@ -87,6 +87,21 @@ class KafkaTest(kafka_util.KafkaTestCase):
         self.assertEqual(sorted(consumed + dead_seqs), list(range(1, 251)),
                          "every event is either consumed or a dead letter, exactly once")
 
+    def test_fatal_idempotence_error_recreates_producer(self):
+        """OUT_OF_ORDER_SEQUENCE_NUMBER is fatal for librdkafka's idempotent producer: the sink recreates the
+        producer and the shipper replays from the cursor; nothing is lost, first occurrences stay in order."""
+        col = self.collector(sinks=[self.kafka_url()])
+        self.send(col, [make_event(i, "fatal") for i in range(50)])
+        self.wait_cursor(col, 50, scaled(20))
+        self.mock.command("produce-error 45 1")
+        self.send(col, [make_event(50 + i, "fatal") for i in range(200)])
+        self.wait_cursor(col, 250, scaled(30))
+        msgs = kafka_util.consume(self.mock.bootstrap, TOPIC)
+        self.assert_topic_matches_spool(col, msgs, allow_duplicates=True)
+        self.assertIn("fatal producer error", col.log())
+        self.assertIn("recreating the producer", col.log())
+        self.assertEqual(harness.spool_count(col.spool, "dead_letters"), 0)
+
     def test_config_properties_and_secrets(self):
         """The config file's sink object passes properties; secrets only from a file or the environment."""
         pw = os.path.join(self.tmp, "sasl.pw")
