@@ -58,12 +58,16 @@ class KafkaMock:
             except OSError:
                 pass
             try:
-                self.proc.wait(10)
+                self.proc.wait(scaled(10))
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc.stdout:
-            self.proc.stdout.close()
+                raise AssertionError("kafka-mock did not exit on EOF")
+            finally:
+                if self.proc.stdout:
+                    self.proc.stdout.close()
+            if self.proc.returncode != 0:  # a sanitizer report in the mock fails the test too
+                raise AssertionError("kafka-mock exited %d" % self.proc.returncode)
 
 
 def consume(bootstrap, topic, timeout=30):
