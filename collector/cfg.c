@@ -259,6 +259,64 @@ static int apply_listener_object(cfg_t *c, json_t *v, const char *where, char *e
     return 0;
 }
 
+/* A sink given as an object in the config file: {"url": ..., "properties": {NAME: VALUE}}. Each
+ * property becomes a "prop.NAME=VALUE" query parameter (value percent-encoded), so a sink sees one
+ * URL whichever way it was configured (the Kafka sink passes prop.* to librdkafka). */
+static int apply_sink_object(cfg_t *c, json_t *v, const char *where, char *err, size_t errlen)
+{
+    char url[sizeof c->sinks[0]];
+    const char *k;
+    json_t *x, *props = json_object_get(v, "properties");
+    json_t *u = json_object_get(v, "url");
+    size_t off;
+    if (!json_is_string(u) || json_object_size(v) != 1u + (props != NULL) ||
+        (props && !json_is_object(props))) {
+        snprintf(err, errlen, "%s: a sink object is {\"url\": \"...\", \"properties\": {...}}",
+                 where);
+        return -1;
+    }
+    if (util_strlcpy(url, json_string_value(u), sizeof url) < 0)
+        goto too_long;
+    off = strlen(url);
+    json_object_foreach(props, k, x)
+    {
+        char val[512];
+        if (json_is_string(x))
+            snprintf(val, sizeof val, "%s", json_string_value(x));
+        else if (json_is_integer(x))
+            snprintf(val, sizeof val, "%" JSON_INTEGER_FORMAT, json_integer_value(x));
+        else if (json_is_boolean(x))
+            snprintf(val, sizeof val, "%s", json_is_true(x) ? "true" : "false");
+        else {
+            snprintf(err, errlen, "%s.properties.%.100s: expected a string, integer or boolean",
+                     where, k);
+            return -1;
+        }
+        if (!*k || strspn(k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+                       strlen(k)) {
+            snprintf(err, errlen, "%s.properties: bad property name \"%.100s\"", where, k);
+            return -1;
+        }
+        int n =
+            snprintf(url + off, sizeof url - off, "%cprop.%s=", strchr(url, '?') ? '&' : '?', k);
+        if (n < 0 || (size_t)n >= sizeof url - off)
+            goto too_long;
+        off += (size_t)n;
+        for (const unsigned char *p = (const unsigned char *)val; *p; p++) {
+            int is_plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                           (*p >= '0' && *p <= '9') || strchr("-._~", *p);
+            if (off + 4 > sizeof url)
+                goto too_long;
+            off += (size_t)snprintf(url + off, sizeof url - off, is_plain ? "%c" : "%%%02X", *p);
+        }
+    }
+    return add_sink(c, url, where, err, errlen);
+too_long:
+    snprintf(err, errlen, "%s: sink URL with its properties is longer than %zu bytes", where,
+             sizeof url - 1);
+    return -1;
+}
+
 static int apply_url_list(cfg_t *c, const cfg_option_t *o, json_t *v, const char *where, char *err,
                           size_t errlen)
 {
@@ -281,9 +339,8 @@ static int apply_url_list(cfg_t *c, const cfg_option_t *o, json_t *v, const char
                                        : add_sink(c, json_string_value(x), w2, err, errlen);
         else if (json_is_object(x) && o->type == OPT_LISTEN)
             rc = apply_listener_object(c, x, w2, err, errlen);
-        else if (json_is_object(x) && json_is_string(json_object_get(x, "url")) &&
-                 json_object_size(x) == 1)
-            rc = add_sink(c, json_string_value(json_object_get(x, "url")), w2, err, errlen);
+        else if (json_is_object(x))
+            rc = apply_sink_object(c, x, w2, err, errlen);
         else {
             snprintf(err, errlen, "%s: expected a URL string or an object with \"url\"", w2);
             rc = -1;

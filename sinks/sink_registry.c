@@ -7,9 +7,11 @@
 #include <string.h>
 
 extern const sink_ops_t sink_file_ops;
+extern const sink_ops_t sink_kafka_ops;
 
 static const sink_ops_t *const registry[] = {
     &sink_file_ops,
+    &sink_kafka_ops,
 };
 
 #define REGISTRY_N (sizeof registry / sizeof registry[0])
