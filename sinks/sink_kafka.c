@@ -20,7 +20,7 @@
  * other producers agree on partitions), message.timeout.ms=120000, reconnect.backoff.max.ms=2000.
  *
  * Message: key as above; value the OCSF JSON as spooled; headers class_uid (when known),
- * ocsf_version, collector_id, seq.
+ * ocsf_version, collector_id, seq, and replay=ocsf-replay on events re-shipped by ocsf-replay.
  *
  * NOTES ON THE DESIGN (the cursor):
  *
@@ -647,12 +647,14 @@ static rd_kafka_resp_err_t kafka_produce(sink_t *s, const sink_event_t *ev, char
         key = ev->user;
     else if (s->key == KAFKA_KEY_CLASS && ev->class_uid >= 0)
         key = class_buf;
-    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(5);
     if (ev->class_uid >= 0)
         rd_kafka_header_add(h, "class_uid", -1, class_buf, -1);
     rd_kafka_header_add(h, "ocsf_version", -1, KAFKA_OCSF_VERSION, -1);
     rd_kafka_header_add(h, "collector_id", -1, s->collector_id, -1);
     rd_kafka_header_add(h, "seq", -1, seq_buf, -1);
+    if (ev->is_replay) /* re-shipped by ocsf-replay: consumers can tell it from live data */
+        rd_kafka_header_add(h, "replay", -1, "ocsf-replay", -1);
     *topic = kafka_route(s, ev, topic_buf, topic_len);
     void *opaque = (void *)(uintptr_t)s->next_counter;
     if (*topic == s->topic)

@@ -1,4 +1,4 @@
-"""ocsf-replay and Kafka, against librdkafka's mock cluster (build/tools/replay-kafka-mock, loopback only):
+"""ocsf-replay and Kafka, against librdkafka's mock cluster (build/tools/kafka-mock, loopback only):
 --from-kafka with the same filters (events produced with kcat -P, bodies taken from a spool the real daemon
 built), and --to kafka://... read back with kcat -C when this build has the kafka sink.
 
@@ -12,10 +12,10 @@ import subprocess
 import unittest
 
 import harness
+import kafka_util
 import replay_common as rc
 from harness import scaled
 
-MOCK = os.path.join(harness.BUILD_DIR, "tools", "replay-kafka-mock")
 KCAT = shutil.which("kcat") or shutil.which("kafkacat")
 N = 120
 
@@ -26,16 +26,11 @@ class ReplayKafkaTest(harness.CollectorTestCase):
         super().setUp()
         if not KCAT:
             self.skipTest("kcat is not installed")
-        harness.require_binary(MOCK)
-        self.mock = subprocess.Popen([MOCK, "ocsf", "2"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
-        line = self.mock.stdout.readline().decode().split()
-        self.assertEqual(line[0], "bootstrap", line)
-        self.brokers = line[1]
+        self.mock = kafka_util.KafkaMock(brokers=1, topics=["ocsf:2"])
+        self.brokers = self.mock.bootstrap
 
     def tearDown(self):
-        self.mock.stdin.close()
-        self.mock.wait(scaled(20))
+        self.mock.close()
         super().tearDown()
 
     def produce(self, bodies, topic="ocsf"):
