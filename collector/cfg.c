@@ -71,6 +71,15 @@ static const cfg_option_t cfg_options[] = {
     {"retention_bytes", OPT_INT, OFF(retention_bytes), 0, 0, INT64_C(1) << 50, "0", "N",
      "cap on the spool's used bytes: beyond it delivered events go oldest first (0 no cap; never "
      "an undelivered event)"},
+    {"spool_max_bytes", OPT_INT, OFF(spool_max_bytes), 0, 0, INT64_C(1) << 50, "0", "N",
+     "cap on the spool's used bytes: delivered events are evicted first, then ingest pauses (or "
+     "spool_full_policy drops) until sinks catch up (0 no cap: a full disk pushes back)"},
+    {"spool_max_events", OPT_INT, OFF(spool_max_events), 0, 0, INT64_C(1) << 50, "0", "N",
+     "cap on undelivered events in the spool (0 no cap)"},
+    {"spool_full_policy", OPT_STRING, OFF(spool_full_policy), SZ(spool_full_policy), 0, 0, "block",
+     "block|drop_oldest",
+     "at a cap: block (stop reading, emitters keep their copies) or drop_oldest (delete the "
+     "oldest undelivered events, counted and logged)"},
     {"shutdown_timeout_ms", OPT_INT, OFF(shutdown_timeout_ms), 0, 0, 600000, "10000", "MS",
      "how long SIGTERM waits for clients and sinks to drain"},
     {"normalize", OPT_STRING, OFF(normalize), SZ(normalize), 0, 0, "on", "on|off",
@@ -456,6 +465,11 @@ int cfg_finish(cfg_t *c, char *err, size_t errlen)
         strcmp(c->spool_synchronous, "off")) {
         snprintf(err, errlen, "--spool-synchronous '%s': use full, normal or off",
                  c->spool_synchronous);
+        return -1;
+    }
+    if (strcmp(c->spool_full_policy, "block") && strcmp(c->spool_full_policy, "drop_oldest")) {
+        snprintf(err, errlen, "--spool-full-policy '%s': use block or drop_oldest",
+                 c->spool_full_policy);
         return -1;
     }
     if (strcmp(c->normalize, "on") && strcmp(c->normalize, "off")) {

@@ -246,6 +246,18 @@ static void conn_maybe_finish(conn_t *c)
 
 /* ---- records ---- */
 
+/* Stops reading on every connection (backpressure: the kernel buffers fill, emitters wait for
+ * acks and keep their copies). conn_start_reading does nothing while paused. */
+static void ingest_pause_all(ingest_t *in)
+{
+    in->is_paused = 1;
+    for (conn_t *x = in->conns; x; x = x->next)
+        if (x->is_reading) {
+            uv_read_stop(&x->h.stream);
+            x->is_reading = 0;
+        }
+}
+
 static void conn_submit(conn_t *c, spool_record_t *r)
 {
     ingest_t *in = c->l->in;
@@ -261,15 +273,10 @@ static void conn_submit(conn_t *c, spool_record_t *r)
         c->is_reading = 0;
     }
     if (!in->is_paused && writer_pending_bytes(in->writer) > in->max_pending_bytes) {
-        in->is_paused = 1;
         log_warn("ingest paused: %zu bytes waiting for the spool (limit %zu); emitters are held "
                  "back until it commits",
                  writer_pending_bytes(in->writer), in->max_pending_bytes);
-        for (conn_t *x = in->conns; x; x = x->next)
-            if (x->is_reading) {
-                uv_read_stop(&x->h.stream);
-                x->is_reading = 0;
-            }
+        ingest_pause_all(in);
     }
 }
 
@@ -516,7 +523,10 @@ void ingest_on_committed(void *ctx, spool_record_t *done)
         spool_record_free(done);
         done = next;
     }
-    if (in->is_paused && writer_pending_bytes(in->writer) < in->max_pending_bytes / 2) {
+    if (!in->is_paused && writer_is_full(in->writer))
+        ingest_pause_all(in);
+    if (in->is_paused && !writer_is_full(in->writer) &&
+        writer_pending_bytes(in->writer) < in->max_pending_bytes / 2) {
         in->is_paused = 0;
         log_info("ingest resumed");
         if (!in->is_shutting_down)

@@ -197,6 +197,9 @@ int main(int argc, char **argv)
         .commit_interval_ms = (int)d.cfg.commit_interval_ms,
         .retention_ms = d.cfg.retention_s < 0 ? -1 : d.cfg.retention_s * 1000,
         .retention_bytes = d.cfg.retention_bytes,
+        .max_bytes = d.cfg.spool_max_bytes,
+        .max_events = d.cfg.spool_max_events,
+        .is_drop_oldest = strcmp(d.cfg.spool_full_policy, "drop_oldest") == 0,
     };
     if (writer_start(d.loop, spool, &wo, ingest_on_committed, NULL, &d.writer, err, sizeof err) < 0)
         goto fail;

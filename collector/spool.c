@@ -408,6 +408,11 @@ int spool_prune(spool_t *s, int64_t upto_seq, int64_t before_ms, int max_rows)
     return deleted;
 }
 
+int64_t spool_first_seq(spool_t *s)
+{
+    return spool_query_int(s, "SELECT coalesce(min(seq), 0) FROM events");
+}
+
 int64_t spool_used_bytes(spool_t *s)
 {
     int64_t pages = spool_query_int(s, "PRAGMA page_count");

@@ -97,6 +97,8 @@ int64_t spool_used_bytes(spool_t *s);
 int spool_get_cursor(spool_t *s, const char *sink, int64_t *seq);
 /* The highest seq ever assigned (0 for a new spool), or -1 on error. */
 int64_t spool_last_seq(spool_t *s);
+/* The lowest stored event seq (0 when none), or -1. */
+int64_t spool_first_seq(spool_t *s);
 
 /* One stored event as the shipper and the replay tool read it. The strings are valid during the
  * callback only; user and workspace are NULL when the event had none; event_ms is -1 when unknown,

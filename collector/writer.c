@@ -51,6 +51,10 @@ struct writer {
     int n_cursors;
     int is_cursor_dirty;
     atomic_size_t pending_bytes;
+    atomic_int is_full;    /* at a cap with the block policy (see writer_check_caps) */
+    int64_t dropped_total; /* undelivered events deleted by the drop_oldest policy */
+    int64_t drop_unlogged, drop_first, drop_last; /* drops not logged yet, and their seqs */
+    uint64_t drop_logged_ns;
 };
 
 static void writer_async_cb(uv_async_t *h)
@@ -64,8 +68,13 @@ static void writer_async_cb(uv_async_t *h)
     for (spool_record_t *r = done; r; r = r->next)
         bytes += r->size;
     atomic_fetch_sub(&w->pending_bytes, bytes);
-    if (done)
+    if (done || w->done_ctx) /* also with nothing done: the spool may have left "full" */
         w->done_cb(w->done_ctx, done);
+}
+
+int writer_is_full(writer_t *w)
+{
+    return atomic_load(&w->is_full);
 }
 
 void writer_set_done_ctx(writer_t *w, void *ctx)
@@ -247,6 +256,118 @@ static void writer_prune(writer_t *w, const struct cursor_slot *cur, int n_cur)
                   n, n_size, (long long)upto);
 }
 
+/* The lowest cursor (what every sink has delivered; called right after a commit that stored
+ * them), or 0 without sinks. */
+static int64_t writer_min_cursor(const struct cursor_slot *cur, int n_cur)
+{
+    int64_t m = n_cur ? INT64_MAX : 0;
+    for (int i = 0; i < n_cur; i++)
+        if (cur[i].seq < m)
+            m = cur[i].seq;
+    return m;
+}
+
+/* Logs the drop_oldest policy's drops at most once a second (every one is counted). */
+static void writer_log_drops(writer_t *w, int is_forced)
+{
+    uint64_t now = util_mono_ns();
+    if (w->drop_unlogged == 0 || (!is_forced && now - w->drop_logged_ns < 1000000000ull))
+        return;
+    log_warn("spool full (spool_full_policy drop_oldest): dropped %lld undelivered events, seq "
+             "%lld..%lld (%lld dropped since start)",
+             (long long)w->drop_unlogged, (long long)w->drop_first, (long long)w->drop_last,
+             (long long)w->dropped_total);
+    w->drop_unlogged = 0;
+    w->drop_logged_ns = now;
+}
+
+/* Enforces spool_max_bytes / spool_max_events after a commit. Over the byte cap, delivered events
+ * go first (oldest first, retention or not), aiming at 80% of the cap so eviction runs in
+ * batches. Still over a cap with nothing delivered left to evict: with drop_oldest the oldest
+ * undelivered events are deleted, counted and logged; with block the writer reports full, ingest
+ * stops reading, and full clears below 90% of the caps (hysteresis: no flapping). */
+static void writer_check_caps(writer_t *w, const spool_record_t *batch,
+                              const struct cursor_slot *cur, int n_cur)
+{
+    const writer_opts_t *o = &w->opts;
+    if (o->max_bytes <= 0 && o->max_events <= 0)
+        return;
+    int64_t delivered = writer_min_cursor(cur, n_cur);
+    pthread_mutex_lock(&w->mu);
+    int64_t last = w->committed_seq;
+    pthread_mutex_unlock(&w->mu);
+    for (const spool_record_t *r = batch; r; r = r->next)
+        if (r->kind == SPOOL_EVENT && r->seq > last)
+            last = r->seq;
+    int64_t first = spool_first_seq(w->spool);
+    int64_t used = o->max_bytes > 0 ? spool_used_bytes(w->spool) : 0;
+    if (first < 0 || used < 0)
+        return;
+    if (o->max_bytes > 0 && used > o->max_bytes && first > 0 && first <= delivered &&
+        spool_begin(w->spool) == 0) {
+        int n = spool_prune_bytes(w->spool, delivered, o->max_bytes / 10 * 8, 20000);
+        if (n < 0 || spool_commit(w->spool) < 0) {
+            spool_rollback(w->spool);
+        } else if (n > 0) {
+            log_debug("spool: evicted %d delivered events to stay under spool_max_bytes", n);
+            first = spool_first_seq(w->spool);
+            used = spool_used_bytes(w->spool);
+        }
+    }
+    /* rows above the lowest cursor that still exist (drops leave no rows behind) */
+    int64_t base = first > 0 && first - 1 > delivered ? first - 1 : delivered;
+    int64_t undelivered = first > 0 && last > base ? last - base : 0;
+    int has_delivered_rows = first > 0 && first <= delivered;
+    int was_full = atomic_load(&w->is_full);
+    int64_t ev_limit = was_full ? o->max_events / 10 * 9 : o->max_events;
+    int64_t by_limit = was_full ? o->max_bytes / 10 * 9 : o->max_bytes;
+    int is_over_events = o->max_events > 0 && undelivered > ev_limit;
+    int is_over_bytes = o->max_bytes > 0 && used > by_limit && !has_delivered_rows;
+
+    if ((is_over_events || is_over_bytes) && o->is_drop_oldest) {
+        int64_t want = 0;
+        if (is_over_events)
+            want = undelivered - o->max_events / 10 * 9;
+        if (is_over_bytes && undelivered > 0) {
+            int64_t per_row = used / undelivered > 0 ? used / undelivered : 1;
+            int64_t b = (used - o->max_bytes / 10 * 9) / per_row + 1;
+            want = b > want ? b : want;
+        }
+        if (want > 20000)
+            want = 20000; /* bounded per transaction; the next commit does more */
+        if (want > 0 && spool_begin(w->spool) == 0) {
+            int n = spool_prune(w->spool, INT64_MAX, INT64_MAX, (int)want);
+            if (n < 0 || spool_commit(w->spool) < 0) {
+                spool_rollback(w->spool);
+            } else if (n > 0) {
+                if (w->drop_unlogged == 0)
+                    w->drop_first = first;
+                w->drop_last = spool_first_seq(w->spool) - 1;
+                w->drop_unlogged += n;
+                w->dropped_total += n;
+                writer_log_drops(w, 0);
+            }
+        }
+        return;
+    }
+    int is_full = is_over_events || is_over_bytes;
+    if (is_full == was_full)
+        return;
+    atomic_store(&w->is_full, is_full);
+    if (is_full) {
+        log_warn("spool full: %lld undelivered events, %lld bytes used (spool_max_events %lld, "
+                 "spool_max_bytes %lld); ingest stops reading until the sinks catch up "
+                 "(emitters keep their copies)",
+                 (long long)undelivered, (long long)used, (long long)o->max_events,
+                 (long long)o->max_bytes);
+    } else {
+        log_info("spool below 90%% of its caps again (%lld undelivered events, %lld bytes); "
+                 "ingest resumes",
+                 (long long)undelivered, (long long)used);
+        uv_async_send(&w->async); /* the loop re-checks and starts reading */
+    }
+}
+
 static void *writer_main(void *arg)
 {
     writer_t *w = arg;
@@ -300,7 +421,10 @@ static void *writer_main(void *arg)
             for (int i = 0; i < n_cur; i++)
                 cur[i].stored_seq = cur[i].seq;
             writer_prune(w, cur, n_cur);
+            writer_log_drops(w, 1);
         }
+        if (rc == 0 && (batch || had_cursor))
+            writer_check_caps(w, batch, cur, n_cur);
 
         pthread_mutex_lock(&w->mu);
         if (rc == 0) {
@@ -342,6 +466,7 @@ static void *writer_main(void *arg)
         pthread_cond_broadcast(&w->cond_committed);
     }
     pthread_mutex_unlock(&w->mu);
+    writer_log_drops(w, 1);
     return NULL;
 }
 

@@ -39,6 +39,9 @@ typedef struct writer_opts {
     int64_t retention_ms;    /* delivered events older than this are pruned; <0 keeps them */
     int64_t retention_bytes; /* above this many used spool bytes, delivered events are pruned
                               * oldest first; 0 no cap */
+    int64_t max_bytes;       /* spool cap (used bytes): delivered events evicted first, then full */
+    int64_t max_events;      /* cap on undelivered events; 0 none */
+    int is_drop_oldest;      /* at a cap, delete the oldest undelivered events instead of full */
 } writer_opts_t;
 
 /* Takes ownership of spool (closes it at writer_free). Registers a uv_async_t on loop. */
@@ -50,6 +53,9 @@ void writer_set_done_ctx(writer_t *w, void *ctx);
 void writer_submit(writer_t *w, spool_record_t *r);
 /* Bytes of records submitted but not yet handed back (the backpressure gauge). */
 size_t writer_pending_bytes(writer_t *w);
+/* 1 while the spool is at a cap with the block policy: ingest must not read. The writer wakes the
+ * loop (the done callback runs, possibly with nothing done) when this turns 0 again. */
+int writer_is_full(writer_t *w);
 /* Registers a cursor slot for a sink name; returns its index or -1. Before any shipper runs. */
 int writer_add_cursor(writer_t *w, const char *sink, int64_t seq);
 /* Any thread: the sink's cursor is now seq (stored by a later transaction). */
