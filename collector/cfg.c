@@ -71,6 +71,8 @@ static const cfg_option_t cfg_options[] = {
     {"retention_bytes", OPT_INT, OFF(retention_bytes), 0, 0, INT64_C(1) << 50, "0", "N",
      "cap on the spool's used bytes: beyond it delivered events go oldest first (0 no cap; never "
      "an undelivered event)"},
+    {"spool_check", OPT_STRING, OFF(spool_check), SZ(spool_check), 0, 0, "quick", "quick|off",
+     "integrity check of the spool at start; a damaged spool is moved aside and salvaged"},
     {"spool_max_bytes", OPT_INT, OFF(spool_max_bytes), 0, 0, INT64_C(1) << 50, "0", "N",
      "cap on the spool's used bytes: delivered events are evicted first, then ingest pauses (or "
      "spool_full_policy drops) until sinks catch up (0 no cap: a full disk pushes back)"},
@@ -465,6 +467,10 @@ int cfg_finish(cfg_t *c, char *err, size_t errlen)
         strcmp(c->spool_synchronous, "off")) {
         snprintf(err, errlen, "--spool-synchronous '%s': use full, normal or off",
                  c->spool_synchronous);
+        return -1;
+    }
+    if (strcmp(c->spool_check, "quick") && strcmp(c->spool_check, "off")) {
+        snprintf(err, errlen, "--spool-check '%s': use quick or off", c->spool_check);
         return -1;
     }
     if (strcmp(c->spool_full_policy, "block") && strcmp(c->spool_full_policy, "drop_oldest")) {

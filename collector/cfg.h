@@ -55,6 +55,7 @@ typedef struct cfg {
     int64_t retention_bytes;
     int64_t spool_max_bytes, spool_max_events;
     char spool_full_policy[16];
+    char spool_check[8];
     int64_t shutdown_timeout_ms;
     int is_check_config;
 } cfg_t;

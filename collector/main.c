@@ -12,6 +12,7 @@
 #include "cfg.h"
 #include "ingest.h"
 #include "jalloc.h"
+#include "spool_check.h"
 #include "log.h"
 #include "norm.h"
 #include "shipper.h"
@@ -107,6 +108,32 @@ static void close_walk_cb(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+/* The startup integrity check; a damaged spool is moved aside and salvaged into a fresh one (the
+ * collector then runs on it). -1 only when the check or the salvage itself failed. */
+static int check_spool(const char *path, char *err, size_t errlen)
+{
+    char why[1024];
+    uint64_t t0 = util_mono_ns();
+    int rc = spool_check(path, why, sizeof why, err, errlen);
+    double secs = (double)(util_mono_ns() - t0) / 1e9;
+    if (rc < 0)
+        return -1;
+    if (secs > 1.0)
+        log_info("spool %s: integrity check took %.1f s (--spool-check off skips it)", path, secs);
+    if (rc == 0)
+        return 0;
+    log_error("spool %s failed its integrity check: %s", path, why);
+    spool_salvage_stats_t st;
+    if (spool_salvage(path, &st, err, errlen) < 0)
+        return -1;
+    log_warn("spool %s: the damaged spool was moved aside to %s (kept for inspection); recovered "
+             "%lld events of seq %lld..%lld (%lld unreadable), %lld sink cursors and %lld dead "
+             "letters into a fresh spool",
+             path, st.moved_to, (long long)st.events, (long long)st.first, (long long)st.last,
+             (long long)st.unreadable, (long long)st.cursors, (long long)st.dead_letters);
+    return 0;
+}
+
 /* Connections are file descriptors: lift the soft limit to the hard one, and say so when the
  * configured connection caps could still run into it (accept would then fail with EMFILE). */
 static void raise_fd_limit(const cfg_t *cfg)
@@ -185,6 +212,8 @@ int main(int argc, char **argv)
         if (strcmp(d.cfg.listeners[i].url.scheme, "unix") == 0 &&
             ensure_parent_dir(d.cfg.listeners[i].url.path, err, sizeof err) < 0)
             goto fail;
+    if (strcmp(d.cfg.spool_check, "quick") == 0 && check_spool(d.cfg.spool, err, sizeof err) < 0)
+        goto fail;
     spool_opts_t so = {.synchronous = synchronous_level(d.cfg.spool_synchronous)};
     if (spool_open(d.cfg.spool, &so, &spool, err, sizeof err) < 0)
         goto fail;
