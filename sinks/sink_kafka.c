@@ -59,8 +59,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define KAFKA_MAX_IN_FLIGHT   50000
-#define KAFKA_RING_INITIAL    65536
+#define KAFKA_MAX_IN_FLIGHT   10000 /* x ~1.5 KB: the bound on what librdkafka holds (RSS) */
+#define KAFKA_RING_INITIAL    16384
 #define KAFKA_TOPIC_MAX       249 /* Kafka's own limit */
 #define KAFKA_SECRET_MAX      4096
 #define KAFKA_QUEUE_FULL_WAIT 50 /* x 100 ms of polling before a full local queue is a reset */
@@ -128,7 +128,7 @@ static const struct {
     {"partitioner", "murmur2_random"},
     {"message.timeout.ms", "120000"},
     {"reconnect.backoff.max.ms", "2000"}, /* drain soon after a broker returns (default 10 s) */
-    {"queue.buffering.max.messages", "200000"}, /* > KAFKA_MAX_IN_FLIGHT + a shipper batch */
+    {"queue.buffering.max.messages", "100000"}, /* > KAFKA_MAX_IN_FLIGHT + a shipper batch */
     {"client.id", "ocsf-collector"},
 };
 
