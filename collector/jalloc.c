@@ -74,6 +74,15 @@ static void jalloc_free(void *p)
     free(p);
 }
 
+static void jalloc_free_chain(jalloc_chunk_t *c)
+{
+    while (c) {
+        jalloc_chunk_t *next = c->next;
+        free(c);
+        c = next;
+    }
+}
+
 void jalloc_install(void)
 {
     json_set_alloc_funcs(jalloc_malloc, jalloc_free);
@@ -110,12 +119,7 @@ int jalloc_end(jalloc_arena_t *a)
     /* keep the biggest chunk (the newest) for the next event, free the rest */
     jalloc_chunk_t *keep = a->chunks;
     if (keep) {
-        jalloc_chunk_t *c = keep->next;
-        while (c) {
-            jalloc_chunk_t *next = c->next;
-            free(c);
-            c = next;
-        }
+        jalloc_free_chain(keep->next);
         keep->next = NULL;
         keep->used = 0;
     }
@@ -124,12 +128,7 @@ int jalloc_end(jalloc_arena_t *a)
 
 void jalloc_destroy(jalloc_arena_t *a)
 {
-    jalloc_chunk_t *c = a->chunks;
-    while (c) {
-        jalloc_chunk_t *next = c->next;
-        free(c);
-        c = next;
-    }
+    jalloc_free_chain(a->chunks);
     a->chunks = NULL;
     a->live = 0;
 }

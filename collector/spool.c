@@ -408,6 +408,17 @@ int spool_prune(spool_t *s, int64_t upto_seq, int64_t before_ms, int max_rows)
     return deleted;
 }
 
+int64_t spool_sql_int(sqlite3 *db, const char *sql, int64_t dflt)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = dflt;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+        sqlite3_column_type(st, 0) != SQLITE_NULL)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
 int64_t spool_first_seq(spool_t *s)
 {
     return spool_query_int(s, "SELECT coalesce(min(seq), 0) FROM events");

@@ -97,6 +97,10 @@ int64_t spool_used_bytes(spool_t *s);
 int spool_get_cursor(spool_t *s, const char *sink, int64_t *seq);
 /* The highest seq ever assigned (0 for a new spool), or -1 on error. */
 int64_t spool_last_seq(spool_t *s);
+/* The first column of the first row of sql on any SQLite connection, or dflt (no row, NULL or an
+ * error). For tools and the salvage, which hold their own connections. */
+struct sqlite3;
+int64_t spool_sql_int(struct sqlite3 *db, const char *sql, int64_t dflt);
 /* The lowest stored event seq (0 when none), or -1. */
 int64_t spool_first_seq(spool_t *s);
 

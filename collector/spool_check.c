@@ -90,17 +90,6 @@ static int salvage_move(const char *path, const char *moved, char *err, size_t e
     return 0;
 }
 
-static int64_t salvage_int(sqlite3 *db, const char *sql, int64_t dflt)
-{
-    sqlite3_stmt *st = NULL;
-    int64_t v = dflt;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
-        sqlite3_column_type(st, 0) != SQLITE_NULL)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
 /* The damaged copy, read through its own connection so that an error there (SQLite may refuse
  * every later read on a connection that met a damaged page) is cured by reopening it. */
 typedef struct salvage_src {
@@ -162,13 +151,13 @@ static void salvage_events(sqlite3 *db, const char *uri, spool_salvage_stats_t *
 {
     sqlite3_stmt *ins = NULL;
     salvage_src_t src = {uri, NULL, NULL};
-    st->first = salvage_int(db, "SELECT min(seq) FROM old.events", -1);
-    st->last = salvage_int(db, "SELECT max(seq) FROM old.events", -1);
+    st->first = spool_sql_int(db, "SELECT min(seq) FROM old.events", -1);
+    st->last = spool_sql_int(db, "SELECT max(seq) FROM old.events", -1);
     if (st->first < 0 || st->last < 0) {
         /* the rowid tree's edges are damaged: try everything up to the high-water mark */
         st->first = 1;
         st->last =
-            salvage_int(db, "SELECT CAST(value AS INTEGER) FROM old.meta WHERE key='seq_hw'", 0);
+            spool_sql_int(db, "SELECT CAST(value AS INTEGER) FROM old.meta WHERE key='seq_hw'", 0);
     }
     if (st->last < st->first ||
         sqlite3_prepare_v2(db,
@@ -194,7 +183,7 @@ static void salvage_events(sqlite3 *db, const char *uri, spool_salvage_stats_t *
     salvage_src_close(&src);
     /* the spool assigns seqs without gaps and prunes from the bottom: a seq of the range that is
      * not in the fresh spool was on a damaged page */
-    st->events = salvage_int(db, "SELECT count(*) FROM main.events", 0);
+    st->events = spool_sql_int(db, "SELECT count(*) FROM main.events", 0);
     st->unreadable = st->last - st->first + 1 - st->events;
 }
 

@@ -425,17 +425,6 @@ fail:
     return -1;
 }
 
-static int64_t query_int(sqlite3 *db, const char *sql, int64_t dflt)
-{
-    sqlite3_stmt *q = NULL;
-    int64_t v = dflt;
-    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW &&
-        sqlite3_column_type(q, 0) != SQLITE_NULL)
-        v = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    return v;
-}
-
 static int64_t col_or(sqlite3_stmt *q, int i, int64_t dflt)
 {
     return sqlite3_column_type(q, i) == SQLITE_NULL ? dflt : sqlite3_column_int64(q, i);
@@ -611,7 +600,7 @@ int main(int argc, char **argv)
             code = 0;
             goto done;
         }
-        hw = query_int(src.db, "SELECT max(seq) FROM events", 0);
+        hw = spool_sql_int(src.db, "SELECT max(seq) FROM events", 0);
         if (a.to && isatty(STDERR_FILENO))
             expected = spool_src_estimate(&src, &a.f, hw);
         snprintf(source, sizeof source, "spool:%.4000s", a.spool);

@@ -6,7 +6,7 @@ One collector with two sinks (file, and Kafka on tools/kafka-mock), four kinds o
   - a client that sends invalid lines now and then (they must become dead letters, never sink lines),
   - every 45 s all Kafka brokers go down for 15 s; once, half-way, the collector is killed with -9 and restarted.
 At the end it waits for both sinks to catch up and checks: every acknowledged event id is in the file sink and in
-the Kafka topic (read back with kcat), nothing unacknowledged or invalid is there, and dead letters equal the
+the Kafka topic (read by a kcat consumer that runs for the whole soak), nothing unacknowledged or invalid is there, and dead letters equal the
 invalid lines sent. Prints the counts, rates, RSS and duplicates (allowed only for at-least-once resends after the
 kill or a Kafka timeout). Exit status 0 when events in = events out.
 
@@ -50,6 +50,11 @@ class Soak:
         self.mock = subprocess.Popen([MOCK, "--brokers", "3", "--topic", TOPIC + ":4"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, bufsize=1)
         self.bootstrap = self.mock.stdout.readline().strip().split("=", 1)[1]
+        # an independent consumer for the whole run: the mock cluster keeps only the newest few MB of each
+        # partition (like a broker's retention), so reading everything at the end would miss old messages
+        self.kafka_out = open(os.path.join(self.d, "kafka.ndjson"), "wb")
+        self.kcat = subprocess.Popen(["kcat", "-b", self.bootstrap, "-C", "-t", TOPIC, "-o", "beginning", "-q",
+                                      "-u", "-f", "%s\n"], stdout=self.kafka_out, stderr=subprocess.DEVNULL)
 
     def mock_cmd(self, c):
         with self.lock:
@@ -172,9 +177,16 @@ class Soak:
 
         with open(self.sink) as f:
             file_ids = [key(l) for l in f if l.strip()]
-        r = subprocess.run(["kcat", "-b", self.bootstrap, "-C", "-t", TOPIC, "-o", "beginning", "-e", "-q",
-                            "-f", "%s\n"], stdout=subprocess.PIPE, timeout=600)
-        kafka_ids = [key(l) for l in r.stdout.decode().splitlines() if l.strip()]
+        # let the consumer catch up: its file stops growing
+        size = -1
+        while os.path.getsize(self.kafka_out.name) != size:
+            size = os.path.getsize(self.kafka_out.name)
+            time.sleep(3)
+        self.kcat.terminate()
+        self.kcat.wait(30)
+        self.kafka_out.close()
+        with open(self.kafka_out.name) as f:
+            kafka_ids = [key(l) for l in f if l.strip()]
         acked = self.acked_bench + len(self.acked_ids)
         ok = True
         for name, ids in (("file", file_ids), ("kafka", kafka_ids)):
@@ -199,6 +211,9 @@ class Soak:
         if self.col and self.col.poll() is None:
             self.col.send_signal(signal.SIGTERM)
             self.col.wait(120)
+        if self.kcat.poll() is None:
+            self.kcat.terminate()
+            self.kcat.wait(30)
         self.mock.stdin.close()
         self.mock.wait(60)
         shutil.rmtree(self.d, ignore_errors=True)

@@ -7,13 +7,7 @@
 #include <string.h>
 
 #include "cfg.h"
-
-/* Checked in every build type: assert() vanishes under NDEBUG, which release builds define. */
-#define FUZZ_CHECK(cond)                                                                           \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
+#include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -6,6 +6,13 @@
 
 #include <stdlib.h>
 
+/* Checked in every build type: assert() vanishes under NDEBUG, which release builds define. */
+#define FUZZ_CHECK(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            abort();                                                                               \
+    } while (0)
+
 /* Aborts unless s is valid UTF-8 without control characters: every message the collector may put
  * into a JSON reply or a log line (reasons, load errors) must be. */
 static inline void check_clean_utf8(const char *s)

@@ -11,15 +11,9 @@
 
 #include "envelope.h"
 #include "frame.h"
+#include "fuzz_common.h"
 
 #define FUZZ_MAX_LINE 4096
-
-/* Checked in every build type: assert() vanishes under NDEBUG, which release builds define. */
-#define FUZZ_CHECK(cond)                                                                           \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
