@@ -190,6 +190,7 @@ static void *shipper_main(void *arg)
     util_thread_name(tname);
     int backoff_ms = 0, failures = 0;
     int64_t last_lag_log_ms = 0;
+    unsigned jitter_seed = (unsigned)util_now_ms() ^ (unsigned)(uintptr_t)sh;
 
     for (;;) {
         int64_t committed = writer_committed_seq(sh->writer);
@@ -240,8 +241,13 @@ static void *shipper_main(void *arg)
             backoff_ms = backoff_ms ? backoff_ms * 2 : 100;
             if (backoff_ms > 10000)
                 backoff_ms = 10000;
+            /* equal jitter: sleep in [backoff/2, backoff] so sinks that failed together (one
+             * endpoint down) do not retry in lockstep */
+            int sleep_ms_total =
+                backoff_ms / 2 + (int)(rand_r(&jitter_seed) % (unsigned)(backoff_ms / 2 + 1));
             sh->pos = sh->submitted = sh->delivered;
-            for (int slept = 0; slept < backoff_ms && !atomic_load(&sh->is_stopping); slept += 50)
+            for (int slept = 0; slept < sleep_ms_total && !atomic_load(&sh->is_stopping);
+                 slept += 50)
                 sleep_ms(50);
             if (atomic_load(&sh->is_stopping) && util_now_ms() > atomic_load(&sh->stop_deadline_ms))
                 break;

@@ -3,9 +3,11 @@
 #   deploy/install-deps.sh          build and run
 #   deploy/install-deps.sh --test   also what the test suite needs (cmocka, python3, clang + libFuzzer)
 set -euo pipefail
-pkgs=(cmake make gcc pkg-config libuv1-dev libjansson-dev libsqlite3-dev zlib1g-dev libssl-dev librdkafka-dev)
+pkgs=(cmake make gcc pkg-config libuv1-dev libjansson-dev libsqlite3-dev zlib1g-dev libssl-dev librdkafka-dev
+      libcurl4-openssl-dev)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(libcmocka-dev python3 clang libclang-rt-14-dev sqlite3 kcat)
+  pkgs+=(libcmocka-dev python3 clang libclang-rt-14-dev sqlite3 kcat
+        rsyslog rsyslog-openssl openssl) # syslog sink tests: a real rsyslogd, TLS via the ossl driver
 fi
 missing=()
 for p in "${pkgs[@]}"; do

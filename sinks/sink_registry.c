@@ -8,10 +8,12 @@
 
 extern const sink_ops_t sink_file_ops;
 extern const sink_ops_t sink_kafka_ops;
+extern const sink_ops_t sink_hec_https_ops, sink_hec_http_ops, sink_syslog_tcp_ops,
+    sink_syslog_tls_ops;
 
 static const sink_ops_t *const registry[] = {
-    &sink_file_ops,
-    &sink_kafka_ops,
+    &sink_file_ops,     &sink_kafka_ops,      &sink_hec_https_ops,
+    &sink_hec_http_ops, &sink_syslog_tcp_ops, &sink_syslog_tls_ops,
 };
 
 #define REGISTRY_N (sizeof registry / sizeof registry[0])
