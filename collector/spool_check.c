@@ -36,6 +36,19 @@ int spool_check(const char *path, char *why, size_t whylen, char *err, size_t er
     }
     if (stt.st_size == 0)
         return 0; /* created but never written: SQLite initializes it */
+    /* Only a file that is (or was) an SQLite database is ever salvaged: a path that points at
+     * something else is a configuration mistake, and moving someone's file aside would be worse. */
+    char magic[16] = {0};
+    FILE *f = fopen(path, "rb");
+    size_t got = f ? fread(magic, 1, sizeof magic, f) : 0;
+    if (f)
+        fclose(f);
+    if (got == sizeof magic && memcmp(magic, "SQLite format 3", 16) != 0) {
+        snprintf(err, errlen,
+                 "spool %s is not an SQLite database (check --spool; the file was not touched)",
+                 path);
+        return -1;
+    }
     int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
     if (rc == SQLITE_OK)
         sqlite3_busy_timeout(db, 10000);

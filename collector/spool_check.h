@@ -28,7 +28,7 @@ typedef struct spool_salvage_stats {
 } spool_salvage_stats_t;
 
 /* 0 the spool passes (or does not exist yet), 1 damaged (why says how), -1 the check itself
- * could not run (err; e.g. permissions): the caller should stop rather than guess. */
+ * could not run, or the file is not an SQLite database at all (err): the caller stops. */
 int spool_check(const char *path, char *why, size_t whylen, char *err, size_t errlen);
 
 /* Moves the damaged spool aside and rebuilds path from what is readable. 0 ok, -1 err. */

@@ -3,7 +3,8 @@
 - Pages of the events table overwritten while the collector was down: the startup check finds it, the spool is
   moved aside (kept), every readable event, the sink cursors and the seq high-water mark are salvaged into a fresh
   spool, and the collector serves on it: new events get new seqs, delivered ones are not shipped again.
-- A file that is not a database at all: moved aside, a fresh spool, still serving.
+- An SQLite file whose header page is destroyed: moved aside, a fresh spool, still serving. (A file that is not
+  SQLite at all is a configuration mistake and is refused untouched: test_config.py.)
 - kill -9 under load, then a torn partial commit appended to the WAL: SQLite drops the torn frames, the check
   passes, and every acknowledged event is there.
 """
@@ -81,10 +82,11 @@ class CorruptionTest(harness.CollectorTestCase):
         new_meta = [json.loads(l)["metadata"]["sequence"] for l in lines[3000:]]
         self.assertTrue(all(s > 3000 for s in new_meta))
 
-    def test_not_a_database(self):
+    def test_destroyed_header(self):
+        # still an SQLite file by its magic, the rest of the first page and beyond destroyed
         spool = os.path.join(self.tmp, "spool.db")
         with open(spool, "wb") as f:
-            f.write(b"this is not an SQLite database\n" * 200)
+            f.write(b"SQLite format 3\0" + os.urandom(16 * 1024 * 4))
         col = self.collector(spool=spool)
         col.wait_log(r"failed its integrity check", scaled(10))
         self.assertEqual(len(glob.glob(spool + ".corrupt-*")), 1)
