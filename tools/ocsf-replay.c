@@ -344,6 +344,10 @@ static int spool_src_open(spool_src_t *s, const char *path, char *err, size_t er
 out:
     sqlite3_finalize(q);
     sqlite3_free(uri);
+    if (rc < 0) { /* the caller gets nothing to close on failure */
+        sqlite3_close(s->db);
+        s->db = NULL;
+    }
     return rc;
 }
 
