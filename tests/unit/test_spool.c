@@ -141,7 +141,7 @@ static void test_open_creates(void **state)
     s = open_rw(fx->path);
     spool_close(s);
     query_text(fx->path, "SELECT count(*) FROM meta", v, sizeof v);
-    assert_string_equal(v, "2");
+    assert_string_equal(v, "3"); /* format_version, created_ms, chain_base */
 }
 
 static void test_insert_and_read(void **state)
