@@ -139,9 +139,10 @@ int chain_point_parse(const char *text, int64_t *seq, uint8_t h[CHAIN_HASH_LEN])
     if (!p || *p < '0' || *p > '9')
         return -1;
     for (; *p >= '0' && *p <= '9'; p++) {
-        if (v > (INT64_MAX - 9) / 10)
+        int d = *p - '0';
+        if (v > (INT64_MAX - d) / 10)
             return -1;
-        v = v * 10 + (*p - '0');
+        v = v * 10 + d;
     }
     if (*p++ != ':' || strlen(p) != 2 * CHAIN_HASH_LEN)
         return -1;
