@@ -3,13 +3,18 @@
  *
  * Tables (spool format version SPOOL_FORMAT_VERSION, kept in meta.format_version):
  *   events(seq INTEGER PRIMARY KEY, received_ms, event_ms, class_uid, activity_id, status_id, type,
- *          user, workspace, peer, body TEXT, hash BLOB)  one row per accepted event, seq assigned
- * by ingest; hash chains it to the previous one (chain.h) dead_letters(id, received_ms, peer,
- * listener, line, reason, raw BLOB, raw_len) every rejected input, with why sink_cursors(sink TEXT
- * PRIMARY KEY, seq, updated_ms) per sink: every event with seq <= cursor is delivered meta(key TEXT
- * PRIMARY KEY, value) format_version, created_ms, seq_hw, chain_base, chain_head (chain.h) indexes
- * events(event_ms), (workspace, event_ms), (user, event_ms) for ocsf-replay; created on open (IF
- * NOT EXISTS), so an older spool gains them without a new format.
+ *          user, workspace, peer, body TEXT, hash BLOB)
+ *       one row per accepted event, seq assigned by ingest; hash links it to the previous row
+ *       (the hash chain, chain.h)
+ *   dead_letters(id, received_ms, peer, listener, line, reason, raw BLOB, raw_len)
+ *       every rejected input, with why
+ *   sink_cursors(sink TEXT PRIMARY KEY, seq, updated_ms)
+ *       per sink: every event with seq <= cursor is delivered
+ *   meta(key TEXT PRIMARY KEY, value)
+ *       format_version, created_ms, seq_hw, chain_base and chain_head (chain.h)
+ *   indexes events(event_ms), (workspace, event_ms), (user, event_ms) for ocsf-replay; created on
+ *       open (IF NOT EXISTS), so an older spool gains them without a new format; the hash column
+ *       is added the same way (ALTER TABLE ADD COLUMN, no row rewritten).
  *
  * Invariants:
  *   1. seq only grows: the next seq is max(max(events.seq), meta.seq_hw) + 1, and pruning records
@@ -17,6 +22,8 @@
  * deleted.
  *   2. An event row is deleted only when every sink's cursor is at or past it (spool_prune).
  *   3. A spool with an unknown format version is refused, never rewritten.
+ *   4. Every event row after meta.chain_base carries its link, and meta.chain_head is written in
+ *      the transaction that adds the rows it covers (a rollback restores the in-memory head).
  *
  * One spool_t is one SQLite connection and must be used by one thread at a time: the writer thread
  * owns the read-write one; each shipper thread and ocsf-replay open their own (read-only) one.
