@@ -190,6 +190,12 @@ void chain_problem_text(const chain_problem_t *p, char *out, size_t len)
                  "%s (the newest events were replaced)",
                  (long long)p->lo, b, a);
         break;
+    case CHAIN_PAST_HEAD:
+        snprintf(out, len,
+                 "events past the head: seq=%lld..%lld follow the persisted chain head seq=%lld "
+                 "(added outside the collector's commits)",
+                 (long long)p->lo, (long long)p->hi, (long long)(p->lo - 1));
+        break;
     default:
         snprintf(out, len, "unknown problem %d", p->kind);
     }
@@ -384,9 +390,14 @@ int chain_verify(sqlite3 *db, chain_report_t *rep, chain_problem_cb cb, void *ct
             p.lo = p.hi = prev_seq;
             memcpy(p.stored, prev, CHAIN_HASH_LEN);
             report(rep, cb, ctx, &p);
+        } else if (rep->head_seq < prev_seq) {
+            /* the head is written with every commit: rows after it came from elsewhere (they may
+             * also show as unhashed or altered, this says they are beyond the committed chain) */
+            p.kind = CHAIN_PAST_HEAD;
+            p.lo = rep->head_seq + 1;
+            p.hi = prev_seq;
+            report(rep, cb, ctx, &p);
         }
-        /* rows past the head were written after the last chained commit by something that does
-         * not keep the chain: they show up as unhashed (or as altered when hashed wrongly) */
     }
     rc = 0;
 out:

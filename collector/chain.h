@@ -75,11 +75,12 @@ int chain_meta_point(struct sqlite3 *db, const char *key, int64_t *seq, uint8_t 
 
 /* What chain_verify found. */
 enum chain_problem_kind {
-    CHAIN_ALTERED = 1, /* recomputed hash differs from the stored one at seq */
-    CHAIN_GAP,         /* rows lo..hi are missing inside the chain */
-    CHAIN_UNHASHED,    /* rows lo..hi after the anchor have no hash */
-    CHAIN_TRUNCATED,   /* the persisted head is beyond the last row: rows lo..hi deleted */
-    CHAIN_HEAD_DIFFERS /* the last row is at the head's seq but its hash is not the head's */
+    CHAIN_ALTERED = 1,  /* recomputed hash differs from the stored one at seq */
+    CHAIN_GAP,          /* rows lo..hi are missing inside the chain */
+    CHAIN_UNHASHED,     /* rows lo..hi after the anchor have no hash */
+    CHAIN_TRUNCATED,    /* the persisted head is beyond the last row: rows lo..hi deleted */
+    CHAIN_HEAD_DIFFERS, /* the last row is at the head's seq but its hash is not the head's */
+    CHAIN_PAST_HEAD     /* rows lo..hi follow the persisted head: not written by a chained commit */
 };
 
 typedef struct chain_problem {

@@ -234,6 +234,7 @@ class ChainTest(harness.CollectorTestCase):
         rc, out = verify(col.spool)
         self.assertEqual(rc, 1, out)
         self.assertIn("unhashed events: seq=301..301", out)
+        self.assertIn("events past the head: seq=301..301 follow the persisted chain head seq=300", out)
 
     def test_spool_from_before_the_chain_is_migrated(self):
         """A spool without the hash column (written before the chain) gains it; its old rows are reported as
