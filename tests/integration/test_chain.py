@@ -13,6 +13,7 @@ import re
 import sqlite3
 import struct
 import subprocess
+import threading
 
 import harness
 from harness import make_event, scaled
@@ -256,6 +257,31 @@ class ChainTest(harness.CollectorTestCase):
         self.assertEqual(rc, 0, out)
         self.assertIn("40 events verified (seq 61..100), 60 before the chain", out)
         self.assert_python_chain(col.spool)
+
+    def test_kill9_during_commits_leaves_a_consistent_chain(self):
+        """The head is written in the transaction of its rows: a kill -9 while commits stream in leaves a chain
+        that verifies, and the next run chains on from it."""
+        col = self.collector()
+        for k in range(3):
+            before = harness.spool_count(col.spool)
+            stream = threading.Thread(target=self.emit_ignoring_errors, args=(col, k * 10000, 4000))
+            stream.start()
+            harness.wait_until(lambda: harness.spool_count(col.spool) > before + 500, scaled(15),
+                               what="events streaming in")
+            col.kill9()
+            stream.join(scaled(30))
+            rc, out = verify(col.spool)
+            self.assertEqual(rc, 0, out)
+            col.start()
+        self.emit(col, 90000, 10)
+        self.assertEqual(col.stop(), 0)
+        rc, out = verify(col.spool)
+        self.assertEqual(rc, 0, out)
+        self.assert_python_chain(col.spool)
+
+    def emit_ignoring_errors(self, col, start, n):
+        lines = [make_event(start + i, "k9") for i in range(n)]
+        harness.run_emit(["--to", col.url("tcp")], input=b"".join(l + b"\n" for l in lines))
 
     def test_salvaged_spool_shows_the_lost_range(self):
         """Startup salvage of a spool with damaged pages copies the hashes and anchors: the lost seqs are reported
