@@ -71,6 +71,8 @@ static const cfg_option_t cfg_options[] = {
     {"retention_bytes", OPT_INT, OFF(retention_bytes), 0, 0, INT64_C(1) << 50, "0", "N",
      "cap on the spool's used bytes: beyond it delivered events go oldest first (0 no cap; never "
      "an undelivered event)"},
+    {"chain_head_interval_s", OPT_INT, OFF(chain_head_interval_s), 0, 1, 86400, "60", "S",
+     "log the spool's hash chain head (seq and hash) this often, for tamper evidence downstream"},
     {"spool_check", OPT_STRING, OFF(spool_check), SZ(spool_check), 0, 0, "quick", "quick|off",
      "integrity check of the spool at start; a damaged spool is moved aside and salvaged"},
     {"spool_max_bytes", OPT_INT, OFF(spool_max_bytes), 0, 0, INT64_C(1) << 50, "0", "N",

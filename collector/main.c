@@ -229,6 +229,7 @@ int main(int argc, char **argv)
         .max_bytes = d.cfg.spool_max_bytes,
         .max_events = d.cfg.spool_max_events,
         .is_drop_oldest = strcmp(d.cfg.spool_full_policy, "drop_oldest") == 0,
+        .chain_head_interval_ms = d.cfg.chain_head_interval_s * 1000,
     };
     if (writer_start(d.loop, spool, &wo, ingest_on_committed, NULL, &d.writer, err, sizeof err) < 0)
         goto fail;

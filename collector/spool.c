@@ -5,6 +5,7 @@
  * which the writer thread brackets around a batch: one fsync (synchronous=FULL) covers the batch.
  */
 #include "spool.h"
+#include "chain.h"
 #include "util.h"
 
 #include <sqlite3.h>
@@ -21,13 +22,14 @@ enum stmt_id {
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
+    ST_PUT_META,
     ST_COUNT
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_INSERT_EVENT] = "INSERT INTO events(seq, received_ms, event_ms, class_uid, activity_id, "
-                        "status_id, type, user, workspace, peer, body) "
-                        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                        "status_id, type, user, workspace, peer, body, hash) "
+                        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [ST_INSERT_DEAD] = "INSERT INTO dead_letters(received_ms, peer, listener, line, reason, raw, "
                        "raw_len) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_PUT_CURSOR] = "INSERT INTO sink_cursors(sink, seq, updated_ms) VALUES(?1, ?2, ?3) "
@@ -40,13 +42,15 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
+    [ST_PUT_META] = "INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET "
+                    "value = excluded.value",
 };
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS events(seq INTEGER PRIMARY KEY, received_ms INTEGER NOT NULL,"
     " event_ms INTEGER, class_uid INTEGER, activity_id INTEGER, status_id INTEGER, type TEXT,"
-    " user TEXT, workspace TEXT, peer TEXT, body TEXT NOT NULL);"
+    " user TEXT, workspace TEXT, peer TEXT, body TEXT NOT NULL, hash BLOB);"
     "CREATE TABLE IF NOT EXISTS dead_letters(id INTEGER PRIMARY KEY, received_ms INTEGER NOT NULL,"
     " peer TEXT, listener TEXT, line INTEGER, reason TEXT NOT NULL, raw BLOB, raw_len INTEGER);"
     "CREATE TABLE IF NOT EXISTS sink_cursors(sink TEXT PRIMARY KEY, seq INTEGER NOT NULL,"
@@ -63,6 +67,11 @@ struct spool {
     sqlite3 *db;
     sqlite3_stmt *stmt[ST_COUNT];
     char path[4096];
+    /* read-write connections: the chain head (seq, hash of the newest row written), and the head
+     * as of spool_begin, which a rollback restores (chain.h) */
+    chain_hasher_t *hasher;
+    int64_t head_seq, saved_seq;
+    uint8_t head[CHAIN_HASH_LEN], saved[CHAIN_HASH_LEN];
 };
 
 spool_record_t *spool_record_new(int kind, const char *body, size_t body_len,
@@ -149,6 +158,88 @@ static int spool_check_format(spool_t *s, char *err, size_t errlen)
     return 1; /* no version yet: a new spool */
 }
 
+static int spool_step_done(spool_t *s, sqlite3_stmt *st);
+
+static int spool_put_meta(spool_t *s, const char *key, const char *value)
+{
+    sqlite3_stmt *st = s->stmt[ST_PUT_META];
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    return spool_step_done(s, st);
+}
+
+/* A spool from before the chain (no hash column) gains the column: ALTER TABLE ADD COLUMN only
+ * changes the schema, no row is rewritten, and the format stays 1 (like the replay indexes). */
+static int spool_chain_migrate(spool_t *s, char *err, size_t errlen)
+{
+    sqlite3_stmt *probe = NULL;
+    int has_hash =
+        sqlite3_prepare_v2(s->db, "SELECT hash FROM events LIMIT 0", -1, &probe, NULL) == SQLITE_OK;
+    sqlite3_finalize(probe);
+    if (has_hash)
+        return 0;
+    char *emsg = NULL;
+    if (sqlite3_exec(s->db, "ALTER TABLE events ADD COLUMN hash BLOB", NULL, NULL, &emsg) !=
+        SQLITE_OK) {
+        snprintf(err, errlen, "spool %s: cannot add the hash chain column: %s", s->path,
+                 emsg ? emsg : sqlite3_errmsg(s->db));
+        sqlite3_free(emsg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Loads the chain's anchor and head (chain.h); a spool without an anchor gets one: (last seq,
+ * 32 random bytes), so the rows it already holds are "before the chain". */
+static int spool_chain_open(spool_t *s, char *err, size_t errlen)
+{
+    int64_t seq = 0;
+    uint8_t h[CHAIN_HASH_LEN];
+    if (chain_hasher_new(&s->hasher) < 0) {
+        snprintf(err, errlen, "spool %s: cannot set up SHA-256 (OpenSSL)", s->path);
+        return -1;
+    }
+    int rc = chain_meta_point(s->db, "chain_base", &seq, h);
+    if (rc == 0) {
+        char point[CHAIN_POINT_LEN];
+        seq = spool_last_seq(s);
+        if (seq < 0 || chain_random(h) < 0) {
+            snprintf(err, errlen, "spool %s: cannot start the hash chain: %s", s->path,
+                     seq < 0 ? sqlite3_errmsg(s->db) : "no random bytes from OpenSSL");
+            return -1;
+        }
+        chain_point_format(seq, h, point);
+        if (spool_put_meta(s, "chain_base", point) < 0) {
+            snprintf(err, errlen, "spool %s: cannot write meta chain_base: %s", s->path,
+                     sqlite3_errmsg(s->db));
+            return -1;
+        }
+    }
+    if (rc >= 0)
+        rc = chain_meta_point(s->db, "chain_head", &seq, h) < 0 ? -1 : 0;
+    if (rc < 0) {
+        snprintf(err, errlen,
+                 "spool %s: meta chain_base or chain_head is malformed (want SEQ:64 hex digits), "
+                 "so the hash chain cannot go on: run ocsf-replay --verify --spool %s, then move "
+                 "the spool aside",
+                 s->path, s->path);
+        return -1;
+    }
+    s->head_seq = s->saved_seq = seq;
+    memcpy(s->head, h, sizeof s->head);
+    memcpy(s->saved, h, sizeof s->saved);
+    return 0;
+}
+
+int spool_chain_head(spool_t *s, int64_t *seq, uint8_t hash[32])
+{
+    if (!s->hasher)
+        return -1;
+    *seq = s->head_seq;
+    memcpy(hash, s->head, CHAIN_HASH_LEN);
+    return 0;
+}
+
 int spool_open(const char *path, const spool_opts_t *opts, spool_t **out, char *err, size_t errlen)
 {
     static const spool_opts_t defaults = {0, 2, 0};
@@ -213,9 +304,11 @@ int spool_open(const char *path, const spool_opts_t *opts, spool_t **out, char *
             goto fail;
         }
     }
+    if (!opts->is_read_only && spool_chain_migrate(s, err, errlen) < 0)
+        goto fail;
     for (int i = 0; i < ST_COUNT; i++) {
         if (opts->is_read_only &&
-            (i == ST_INSERT_EVENT || i == ST_INSERT_DEAD || i == ST_PUT_CURSOR))
+            (i == ST_INSERT_EVENT || i == ST_INSERT_DEAD || i == ST_PUT_CURSOR || i == ST_PUT_META))
             continue;
         if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
                                NULL) != SQLITE_OK) {
@@ -223,6 +316,8 @@ int spool_open(const char *path, const spool_opts_t *opts, spool_t **out, char *
             goto fail;
         }
     }
+    if (!opts->is_read_only && spool_chain_open(s, err, errlen) < 0)
+        goto fail;
     *out = s;
     return 0;
 
@@ -239,6 +334,7 @@ void spool_close(spool_t *s)
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     sqlite3_close(s->db);
+    chain_hasher_free(s->hasher);
     free(s);
 }
 
@@ -253,16 +349,33 @@ static int spool_step_done(spool_t *s, sqlite3_stmt *st)
 
 int spool_begin(spool_t *s)
 {
+    s->saved_seq = s->head_seq;
+    memcpy(s->saved, s->head, sizeof s->saved);
     return spool_step_done(s, s->stmt[ST_BEGIN]);
 }
 
 int spool_commit(spool_t *s)
 {
-    return spool_step_done(s, s->stmt[ST_COMMIT]);
+    /* the head goes with the rows it covers: a spool cut after this commit no longer ends at it */
+    if (s->hasher &&
+        (s->head_seq != s->saved_seq || memcmp(s->head, s->saved, sizeof s->head) != 0)) {
+        char point[CHAIN_POINT_LEN];
+        chain_point_format(s->head_seq, s->head, point);
+        if (spool_put_meta(s, "chain_head", point) < 0)
+            return -1;
+    }
+    if (spool_step_done(s, s->stmt[ST_COMMIT]) < 0)
+        return -1;
+    s->saved_seq = s->head_seq;
+    memcpy(s->saved, s->head, sizeof s->saved);
+    return 0;
 }
 
 void spool_rollback(spool_t *s)
 {
+    /* the rows are gone, so is their part of the chain: a retry links from the committed head */
+    s->head_seq = s->saved_seq;
+    memcpy(s->head, s->saved, sizeof s->head);
     if (!sqlite3_get_autocommit(s->db))
         spool_step_done(s, s->stmt[ST_ROLLBACK]);
 }
@@ -286,8 +399,25 @@ static void bind_int_or_null(sqlite3_stmt *st, int i, int64_t v)
 int spool_insert(spool_t *s, const spool_record_t *r)
 {
     sqlite3_stmt *st;
+    uint8_t link[CHAIN_HASH_LEN];
     switch (r->kind) {
     case SPOOL_EVENT:
+        if (s->hasher) {
+            chain_fields_t f = {.seq = r->seq,
+                                .received_ms = r->received_ms,
+                                .event_ms = r->event_ms,
+                                .class_uid = r->class_uid,
+                                .activity_id = r->activity_id,
+                                .status_id = r->status_id,
+                                .type = r->str[SR_TYPE],
+                                .user = r->str[SR_USER],
+                                .workspace = r->str[SR_WORKSPACE],
+                                .peer = r->str[SR_PEER],
+                                .body = r->body,
+                                .body_len = r->body_len};
+            if (chain_link(s->hasher, s->head, &f, link) < 0)
+                return -1;
+        }
         st = s->stmt[ST_INSERT_EVENT];
         sqlite3_bind_int64(st, 1, r->seq);
         sqlite3_bind_int64(st, 2, r->received_ms);
@@ -300,7 +430,15 @@ int spool_insert(spool_t *s, const spool_record_t *r)
         bind_text_or_null(st, 9, r->str[SR_WORKSPACE]);
         bind_text_or_null(st, 10, r->str[SR_PEER]);
         sqlite3_bind_text(st, 11, r->body, (int)r->body_len, SQLITE_STATIC);
-        return spool_step_done(s, st);
+        if (s->hasher)
+            sqlite3_bind_blob(st, 12, link, CHAIN_HASH_LEN, SQLITE_STATIC);
+        if (spool_step_done(s, st) < 0)
+            return -1;
+        if (s->hasher) {
+            s->head_seq = r->seq;
+            memcpy(s->head, link, sizeof s->head);
+        }
+        return 0;
     case SPOOL_DEAD:
         st = s->stmt[ST_INSERT_DEAD];
         sqlite3_bind_int64(st, 1, r->received_ms);
@@ -371,6 +509,36 @@ int64_t spool_count(spool_t *s, const char *table)
     return spool_query_int(s, sql);
 }
 
+/* Before the rows up to seq are deleted: meta chain_base = (seq, its hash), so the chain is
+ * verifiable from the oldest row left. Inside the prune's transaction (a rollback undoes it). A
+ * row from before the chain (no hash) leaves the anchor where it is; so does a seq at or below
+ * it. 0 or -1. */
+static int spool_prune_anchor(spool_t *s, int64_t seq)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t base_seq = 0;
+    uint8_t base[CHAIN_HASH_LEN];
+    int rc = 0;
+    if (!s->hasher)
+        return 0; /* read-only connections never prune; nothing to anchor */
+    if (chain_meta_point(s->db, "chain_base", &base_seq, base) == 1 && base_seq >= seq)
+        return 0;
+    if (sqlite3_prepare_v2(s->db, "SELECT hash FROM events WHERE seq = ?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, seq);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW && sqlite3_column_bytes(st, 0) == CHAIN_HASH_LEN) {
+        char point[CHAIN_POINT_LEN];
+        chain_point_format(seq, sqlite3_column_blob(st, 0), point);
+        rc = spool_put_meta(s, "chain_base", point);
+    } else if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        rc = -1;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int spool_prune(spool_t *s, int64_t upto_seq, int64_t before_ms, int max_rows)
 {
     sqlite3_stmt *st = NULL;
@@ -395,6 +563,8 @@ int spool_prune(spool_t *s, int64_t upto_seq, int64_t before_ms, int max_rows)
         sqlite3_finalize(st);
         if (pass == 0 && highest == 0)
             return 0;
+        if (pass == 0 && spool_prune_anchor(s, highest) < 0)
+            return -1;
     }
     if (deleted > 0) {
         char hw[160];

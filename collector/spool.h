@@ -3,13 +3,18 @@
  *
  * Tables (spool format version SPOOL_FORMAT_VERSION, kept in meta.format_version):
  *   events(seq INTEGER PRIMARY KEY, received_ms, event_ms, class_uid, activity_id, status_id, type,
- *          user, workspace, peer, body TEXT)         one row per accepted event, seq assigned by
- * ingest dead_letters(id, received_ms, peer, listener, line, reason, raw BLOB, raw_len) every
- * rejected input, with why sink_cursors(sink TEXT PRIMARY KEY, seq, updated_ms) per sink: every
- * event with seq <= cursor is delivered meta(key TEXT PRIMARY KEY, value) format_version,
- * created_ms, seq_hw
+ *          user, workspace, peer, body TEXT, hash BLOB)
+ *       one row per accepted event, seq assigned by ingest; hash links it to the previous row
+ *       (the hash chain, chain.h)
+ *   dead_letters(id, received_ms, peer, listener, line, reason, raw BLOB, raw_len)
+ *       every rejected input, with why
+ *   sink_cursors(sink TEXT PRIMARY KEY, seq, updated_ms)
+ *       per sink: every event with seq <= cursor is delivered
+ *   meta(key TEXT PRIMARY KEY, value)
+ *       format_version, created_ms, seq_hw, chain_base and chain_head (chain.h)
  *   indexes events(event_ms), (workspace, event_ms), (user, event_ms) for ocsf-replay; created on
- * open (IF NOT EXISTS), so an older spool gains them without a new format.
+ *       open (IF NOT EXISTS), so an older spool gains them without a new format; the hash column
+ *       is added the same way (ALTER TABLE ADD COLUMN, no row rewritten).
  *
  * Invariants:
  *   1. seq only grows: the next seq is max(max(events.seq), meta.seq_hw) + 1, and pruning records
@@ -17,6 +22,8 @@
  * deleted.
  *   2. An event row is deleted only when every sink's cursor is at or past it (spool_prune).
  *   3. A spool with an unknown format version is refused, never rewritten.
+ *   4. Every event row after meta.chain_base carries its link, and meta.chain_head is written in
+ *      the transaction that adds the rows it covers (a rollback restores the in-memory head).
  *
  * One spool_t is one SQLite connection and must be used by one thread at a time: the writer thread
  * owns the read-write one; each shipper thread and ocsf-replay open their own (read-only) one.
@@ -81,7 +88,8 @@ void spool_rollback(spool_t *s);
 /* Inside a transaction. 0 or -1. */
 int spool_insert(spool_t *s, const spool_record_t *r);
 int spool_put_cursor(spool_t *s, const char *sink, int64_t seq, int64_t now_ms);
-/* Deletes events with seq <= upto_seq received before before_ms; records seq_hw. Returns rows
+/* Deletes events with seq <= upto_seq received before before_ms; records seq_hw, and moves the
+ * hash chain's anchor (meta chain_base) to the newest row deleted. Returns rows
  * deleted or -1. At most max_rows per call so a big backlog never holds the write lock for long. */
 int spool_prune(spool_t *s, int64_t upto_seq, int64_t before_ms, int max_rows);
 /* Size cap: when the spool's used bytes (pages in use, free pages not counted) exceed max_bytes,
@@ -125,6 +133,11 @@ int spool_read_events(spool_t *s, int64_t after, int limit, spool_row_cb cb, voi
  * The writer calls it when commits fail for space: a WAL that ate the disk is the usual cause, and
  * its frames need no new space once the database has free pages. 0 ok, -1 not (yet) possible. */
 int spool_checkpoint(spool_t *s);
+
+/* Read-write connections: the hash chain's head, (seq, hash) of the newest event this connection
+ * wrote (or of the anchor when none), as of the last statement: inside a transaction it includes
+ * uncommitted rows. 0, or -1 on a read-only connection. See chain.h. */
+int spool_chain_head(spool_t *s, int64_t *seq, uint8_t hash[32]);
 
 /* Counts, for tests and logs: -1 on error. */
 int64_t spool_count(spool_t *s, const char *table);

@@ -121,18 +121,23 @@ static void salvage_src_close(salvage_src_t *src)
 
 static int salvage_src_open(salvage_src_t *src)
 {
+    /* with the hash chain's column, or (a spool from before the chain) NULL in its place */
+    static const char *const sel[2] = {
+        "SELECT seq, received_ms, event_ms, class_uid, activity_id, status_id, type, user, "
+        "workspace, peer, body, hash FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq",
+        "SELECT seq, received_ms, event_ms, class_uid, activity_id, status_id, type, user, "
+        "workspace, peer, body, NULL FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq"};
     salvage_src_close(src);
     if (sqlite3_open_v2(src->uri, &src->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) !=
-            SQLITE_OK ||
-        sqlite3_prepare_v2(src->db,
-                           "SELECT seq, received_ms, event_ms, class_uid, activity_id, status_id, "
-                           "type, user, workspace, peer, body FROM events WHERE seq BETWEEN ?1 AND "
-                           "?2 ORDER BY seq",
-                           -1, &src->sel, NULL) != SQLITE_OK) {
+        SQLITE_OK) {
         salvage_src_close(src);
         return -1;
     }
-    return 0;
+    for (int i = 0; i < 2; i++)
+        if (sqlite3_prepare_v2(src->db, sel[i], -1, &src->sel, NULL) == SQLITE_OK)
+            return 0;
+    salvage_src_close(src);
+    return -1;
 }
 
 /* Copies the events with seq in [lo, hi]; the number copied, or -1 when the read failed (what was
@@ -146,7 +151,7 @@ static int64_t salvage_copy(salvage_src_t *src, sqlite3_stmt *ins, int64_t lo, i
     sqlite3_bind_int64(src->sel, 1, lo);
     sqlite3_bind_int64(src->sel, 2, hi);
     while ((rc = sqlite3_step(src->sel)) == SQLITE_ROW) {
-        for (int i = 0; i < 11; i++)
+        for (int i = 0; i < 12; i++)
             sqlite3_bind_value(ins, i + 1, sqlite3_column_value(src->sel, i));
         if (sqlite3_step(ins) == SQLITE_DONE)
             n++;
@@ -174,8 +179,9 @@ static void salvage_events(sqlite3 *db, const char *uri, spool_salvage_stats_t *
     }
     if (st->last < st->first ||
         sqlite3_prepare_v2(db,
-                           "INSERT OR IGNORE INTO main.events VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-                           "?8, ?9, ?10, ?11)",
+                           "INSERT OR IGNORE INTO main.events(seq, received_ms, event_ms, "
+                           "class_uid, activity_id, status_id, type, user, workspace, peer, body, "
+                           "hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                            -1, &ins, NULL) != SQLITE_OK) {
         sqlite3_finalize(ins);
         return;
@@ -253,10 +259,11 @@ int spool_salvage(const char *path, spool_salvage_stats_t *st, char *err, size_t
         rc = 0;
         goto out;
     }
-    /* meta first: the high-water mark keeps seqs unique across the salvage */
+    /* meta first: the high-water mark keeps seqs unique across the salvage; the chain's anchor
+     * and head come along with the hashes, so a lost range shows as a gap (or a truncation) */
     sqlite3_exec(db,
                  "INSERT OR REPLACE INTO main.meta SELECT key, value FROM old.meta WHERE key IN "
-                 "('created_ms', 'seq_hw')",
+                 "('created_ms', 'seq_hw', 'chain_base', 'chain_head')",
                  NULL, NULL, NULL);
     salvage_events(db, uri, st);
     char sql[512];

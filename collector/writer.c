@@ -12,6 +12,7 @@
  * no completion meanwhile, so no emitter is told an event is durable before it is.
  */
 #include "writer.h"
+#include "chain.h"
 #include "log.h"
 #include "util.h"
 
@@ -267,6 +268,19 @@ static int64_t writer_min_cursor(const struct cursor_slot *cur, int n_cur)
     return m;
 }
 
+/* Logs the spool's hash chain head (chain.h): the line a log pipeline keeps, so that a spool
+ * edited, cut or deleted later no longer contains a head it logged. `when` says why. */
+static void writer_log_chain_head(writer_t *w, const char *when)
+{
+    int64_t seq;
+    uint8_t h[CHAIN_HASH_LEN];
+    char hex[2 * CHAIN_HASH_LEN + 1];
+    if (spool_chain_head(w->spool, &seq, h) < 0)
+        return;
+    chain_hex(h, hex);
+    log_info("chain head seq=%lld hash=%s (%s)", (long long)seq, hex, when);
+}
+
 /* Logs the drop_oldest policy's drops at most once a second (every one is counted). */
 static void writer_log_drops(writer_t *w, int is_forced)
 {
@@ -375,6 +389,9 @@ static void *writer_main(void *arg)
     util_thread_name("ocsf-writer");
     int failures = 0;
     uint64_t last_prune_ns = util_mono_ns();
+    uint64_t last_head_ns = last_prune_ns;
+    uint64_t head_interval_ns = (uint64_t)w->opts.chain_head_interval_ms * 1000000ull;
+    writer_log_chain_head(w, "start");
 
     pthread_mutex_lock(&w->mu);
     for (;;) {
@@ -423,6 +440,10 @@ static void *writer_main(void *arg)
             writer_prune(w, cur, n_cur);
             writer_log_drops(w, 1);
         }
+        if (now_ns - last_head_ns >= head_interval_ns) {
+            last_head_ns = now_ns;
+            writer_log_chain_head(w, "periodic");
+        }
         if (rc == 0 && (batch || had_cursor))
             writer_check_caps(w, batch, cur, n_cur);
 
@@ -467,6 +488,7 @@ static void *writer_main(void *arg)
     }
     pthread_mutex_unlock(&w->mu);
     writer_log_drops(w, 1);
+    writer_log_chain_head(w, "stop");
     return NULL;
 }
 
@@ -483,6 +505,8 @@ int writer_start(uv_loop_t *loop, spool_t *spool, const writer_opts_t *opts, wri
     w->opts = *opts;
     if (w->opts.commit_max_events <= 0)
         w->opts.commit_max_events = 4096;
+    if (w->opts.chain_head_interval_ms <= 0)
+        w->opts.chain_head_interval_ms = 60000;
     w->done_cb = cb;
     w->done_ctx = ctx;
     w->committed_seq = spool_last_seq(spool);

@@ -5,6 +5,7 @@
  *               [--since T] [--until T] [--user U] [--workspace W] [--class C]... [--activity A]
  *               [--status S] [--where PATH=VALUE]... [--limit N]
  *               [--format ndjson|table|csv] [--count] [--to SINK_URL [--rate N/s]]
+ *   ocsf-replay --spool PATH --verify     walk the spool's hash chain (chain.h), report problems
  *
  * The spool is opened read-only (SQLite URI mode=ro) next to a running collector: WAL lets it read
  * while the writer commits, and the selection is read in pages of REPLAY_PAGE rows, each its own
@@ -17,8 +18,9 @@
  * order, and only when no --since/--until is given.
  *
  * Exit codes: 0 ok, 2 usage (bad flag, bad time, unknown class), 1 runtime (missing or locked
- * spool, sink failure, Kafka unreachable).
+ * spool, sink failure, Kafka unreachable) or, with --verify, a broken chain.
  */
+#include "chain.h"
 #include "replay.h"
 #include "sink.h"
 #include "spool.h"
@@ -55,6 +57,7 @@ enum opt_id {
     O_KAFKA_LATENESS,
     O_SCHEMAS_DIR,
     O_EXPLAIN,
+    O_VERIFY,
     O_HELP,
     O_VERSION
 };
@@ -88,6 +91,9 @@ static const struct {
      "with --from-kafka: stop a partition once its message time passes --until by D [5m]"},
     {"--schemas-dir", O_SCHEMAS_DIR, "DIR", "OCSF schema tables (class names and captions)"},
     {"--explain", O_EXPLAIN, NULL, "print SQLite's query plan for the selection and exit"},
+    {"--verify", O_VERIFY, NULL,
+     "with --spool: recompute the hash chain, report the first broken link, deleted ranges, "
+     "altered events, a truncated spool (exit 1)"},
     {"--help", O_HELP, NULL, "this help"},
     {"--version", O_VERSION, NULL, "print the version"},
 };
@@ -95,7 +101,7 @@ static const struct {
 
 typedef struct args {
     const char *spool, *kafka, *to, *schemas_dir;
-    int format, is_format_set, is_count, is_explain;
+    int format, is_format_set, is_count, is_explain, is_verify;
     double rate;
     int64_t lateness_ms;
     replay_filter_t f;
@@ -247,6 +253,9 @@ static int parse_args(int argc, char **argv, args_t *a, char *err, size_t errlen
         case O_EXPLAIN:
             a->is_explain = 1;
             break;
+        case O_VERIFY:
+            a->is_verify = 1;
+            break;
         case O_HELP:
             usage(stdout);
             return 1;
@@ -277,6 +286,12 @@ static int parse_args(int argc, char **argv, args_t *a, char *err, size_t errlen
     }
     if (a->to && (a->is_count || a->is_format_set)) {
         snprintf(err, errlen, "--to re-ships events: it does not combine with --count or --format");
+        return -1;
+    }
+    if (a->is_verify && (!a->spool || a->to || a->is_count || a->is_format_set || a->is_explain)) {
+        snprintf(err, errlen,
+                 "--verify checks a spool's hash chain: give --spool PATH, and no "
+                 "--to, --count, --format or --explain");
         return -1;
     }
     if (a->is_count && !a->is_format_set)
@@ -552,6 +567,50 @@ out:
     return rc;
 }
 
+/* ---- --verify ------------------------------------------------------------------------------ */
+
+#define VERIFY_MAX_LINES 100
+
+static void verify_problem(void *ctx, const chain_problem_t *p)
+{
+    int64_t *n = ctx;
+    char line[512];
+    if (++*n > VERIFY_MAX_LINES)
+        return;
+    chain_problem_text(p, line, sizeof line);
+    printf("%s%s\n", *n == 1 ? "FIRST BROKEN LINK: " : "", line);
+}
+
+/* Walks the chain, prints one line per problem (the first marked) and a summary. 0 when the
+ * chain holds, EXIT_RUNTIME when it does not or cannot be read. */
+static int verify_spool(spool_src_t *src)
+{
+    chain_report_t rep;
+    char err[1024] = "", hex[2 * CHAIN_HASH_LEN + 1];
+    int64_t n = 0;
+    if (chain_verify(src->db, &rep, verify_problem, &n, err, sizeof err) < 0) {
+        fprintf(stderr, "ocsf-replay: --verify %s: %s\n", src->path, err);
+        return EXIT_RUNTIME;
+    }
+    if (n > VERIFY_MAX_LINES)
+        printf("... and %lld more problems\n", (long long)(n - VERIFY_MAX_LINES));
+    chain_hex(rep.head, hex);
+    char anchor[96];
+    if (rep.is_genesis)
+        snprintf(anchor, sizeof anchor, "genesis");
+    else
+        snprintf(anchor, sizeof anchor, "anchor seq=%lld (pruned or pre-chain up to it)",
+                 (long long)rep.base_seq);
+    printf("chain %s: %s, %lld events verified (seq %lld..%lld), %lld before the chain, head "
+           "seq=%lld hash=%s\n",
+           rep.problems ? "BROKEN" : "OK", anchor, (long long)rep.verified,
+           (long long)rep.first_seq, (long long)rep.last_seq, (long long)rep.before,
+           (long long)rep.head_seq, rep.head_seq >= 0 ? hex : "(none yet)");
+    if (rep.problems)
+        printf("%lld problems in spool %s\n", (long long)rep.problems, src->path);
+    return rep.problems ? EXIT_RUNTIME : 0;
+}
+
 static double seconds_since(const struct timespec *t0)
 {
     struct timespec t1;
@@ -598,6 +657,10 @@ int main(int argc, char **argv)
         if (spool_src_open(&src, a.spool, err, sizeof err) < 0)
             goto fail;
         is_src_open = 1;
+        if (a.is_verify) {
+            code = verify_spool(&src);
+            goto done;
+        }
         if (a.is_explain) {
             if (spool_src_explain(&src, &a.f, err, sizeof err) < 0)
                 goto fail;

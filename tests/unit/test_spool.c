@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "chain.h"
 #include "spool.h"
 
 typedef struct fixture {
@@ -141,7 +142,7 @@ static void test_open_creates(void **state)
     s = open_rw(fx->path);
     spool_close(s);
     query_text(fx->path, "SELECT count(*) FROM meta", v, sizeof v);
-    assert_string_equal(v, "2");
+    assert_string_equal(v, "3"); /* format_version, created_ms, chain_base */
 }
 
 static void test_insert_and_read(void **state)
@@ -452,6 +453,251 @@ static void test_prune_bytes(void **state)
     spool_close(s);
 }
 
+/* ---- the hash chain (chain.h) ---------------------------------------------------------------- */
+
+/* A known answer computed by an independent implementation of chain.h's layout (Python hashlib in
+ * tests/integration/test_chain.py's link()); then every field must change the link. */
+static void test_chain_link_known_answer(void **state)
+{
+    (void)state;
+    chain_hasher_t *h = NULL;
+    uint8_t prev[CHAIN_HASH_LEN], out[CHAIN_HASH_LEN], other[CHAIN_HASH_LEN];
+    char hex[2 * CHAIN_HASH_LEN + 1];
+    for (int i = 0; i < CHAIN_HASH_LEN; i++)
+        prev[i] = (uint8_t)i;
+    assert_int_equal(chain_hasher_new(&h), 0);
+    chain_fields_t f = {.seq = 1,
+                        .received_ms = 1700000000000,
+                        .event_ms = -1,
+                        .class_uid = 3002,
+                        .activity_id = 1,
+                        .status_id = -1,
+                        .type = "t",
+                        .user = NULL,
+                        .workspace = "",
+                        .peer = "127.0.0.1:1",
+                        .body = "{}",
+                        .body_len = 2};
+    assert_int_equal(chain_link(h, prev, &f, out), 0);
+    chain_hex(out, hex);
+    assert_string_equal(hex, "004a7638721e103c9f751eff646a62c74c4e090728c73db864dda4d7afc3aef2");
+    for (int field = 0; field < 13; field++) {
+        chain_fields_t g = f;
+        uint8_t p2[CHAIN_HASH_LEN];
+        memcpy(p2, prev, sizeof p2);
+        switch (field) {
+        case 0:
+            p2[31] ^= 1;
+            break;
+        case 1:
+            g.seq = 2;
+            break;
+        case 2:
+            g.received_ms++;
+            break;
+        case 3:
+            g.event_ms = 0;
+            break;
+        case 4:
+            g.class_uid = 3001;
+            break;
+        case 5:
+            g.activity_id = 2;
+            break;
+        case 6:
+            g.status_id = 0;
+            break;
+        case 7:
+            g.type = NULL;
+            break;
+        case 8:
+            g.user = "";
+            break; /* NULL and empty differ */
+        case 9:
+            g.workspace = NULL;
+            break;
+        case 10:
+            g.peer = "127.0.0.1:2";
+            break;
+        case 11:
+            g.body = "{ }";
+            g.body_len = 3;
+            break;
+        case 12:
+            g.type = "tu";
+            g.user = NULL;
+            g.workspace = "";
+            break;
+        }
+        if (field == 12) { /* moving bytes between fields changes it too */
+            g.type = "t";
+            g.workspace = "";
+            g.peer = "127.0.0.1:";
+            g.body = "1{}";
+            g.body_len = 3;
+        }
+        assert_int_equal(chain_link(h, p2, &g, other), 0);
+        if (memcmp(out, other, sizeof out) == 0)
+            fail_msg("changing field %d leaves the link unchanged", field);
+    }
+    /* points: format and parse round-trip; malformed text is refused */
+    char point[CHAIN_POINT_LEN];
+    int64_t seq = 0;
+    uint8_t back[CHAIN_HASH_LEN];
+    chain_point_format(INT64_MAX, out, point);
+    assert_int_equal(chain_point_parse(point, &seq, back), 0);
+    assert_true(seq == INT64_MAX);
+    assert_memory_equal(back, out, sizeof out);
+    assert_int_equal(chain_point_parse("12:abc", &seq, back), -1);
+    assert_int_equal(chain_point_parse("-1:"
+                                       "00000000000000000000000000000000"
+                                       "00000000000000000000000000000000",
+                                       &seq, back),
+                     -1);
+    assert_int_equal(chain_point_parse("99999999999999999999:"
+                                       "0000000000000000000000000000000"
+                                       "000000000000000000000000000000000",
+                                       &seq, back),
+                     -1);
+    assert_int_equal(chain_point_parse("1:"
+                                       "0000000000000000000000000000000000000000000000000000000"
+                                       "00000000z",
+                                       &seq, back),
+                     -1);
+    assert_int_equal(chain_point_parse(NULL, &seq, back), -1);
+    chain_hasher_free(h);
+}
+
+typedef struct problems {
+    int n;
+    chain_problem_t p[8];
+} problems_t;
+
+static void collect_problem(void *ctx, const chain_problem_t *p)
+{
+    problems_t *ps = ctx;
+    if (ps->n < 8)
+        ps->p[ps->n] = *p;
+    ps->n++;
+}
+
+static void verify_db(const char *path, chain_report_t *rep, problems_t *ps)
+{
+    sqlite3 *db = NULL;
+    char err[512] = "";
+    memset(ps, 0, sizeof *ps);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    if (chain_verify(db, rep, collect_problem, ps, err, sizeof err) != 0)
+        fail_msg("chain_verify: %s", err);
+    sqlite3_close(db);
+    assert_int_equal(rep->problems, ps->n);
+}
+
+static void exec_sql(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* The spool keeps the chain across transactions and a rollback (the retry of a failed commit links
+ * from the committed head), persists the head with the rows, moves the anchor when pruning; and
+ * chain_verify finds an edited row, a deleted one, and deleted newest rows. */
+static void test_chain_spool(void **state)
+{
+    fixture_t *fx = *state;
+    chain_report_t rep;
+    problems_t ps;
+    int64_t head_seq;
+    uint8_t head[CHAIN_HASH_LEN];
+    char v[160], hex[2 * CHAIN_HASH_LEN + 1];
+
+    spool_t *s = open_rw(fx->path);
+    assert_int_equal(spool_chain_head(s, &head_seq, head), 0);
+    assert_int_equal(head_seq, 0);
+    query_text(fx->path, "SELECT value FROM meta WHERE key='chain_base'", v, sizeof v);
+    chain_hex(head, hex);
+    assert_true(strncmp(v, "0:", 2) == 0 && strcmp(v + 2, hex) == 0); /* the random genesis */
+    insert_events(s, 1, 5);
+    insert_events(s, 6, 10);
+    /* a transaction that fails and is rolled back leaves no trace in the chain */
+    assert_int_equal(spool_begin(s), 0);
+    spool_record_t *r = event(11, "{\"lost\":11}");
+    assert_int_equal(spool_insert(s, r), 0);
+    spool_record_free(r);
+    assert_int_equal(spool_chain_head(s, &head_seq, head), 0);
+    assert_int_equal(head_seq, 11);
+    spool_rollback(s);
+    assert_int_equal(spool_chain_head(s, &head_seq, head), 0);
+    assert_int_equal(head_seq, 10);
+    insert_events(s, 11, 12);
+    assert_int_equal(spool_chain_head(s, &head_seq, head), 0);
+    assert_int_equal(head_seq, 12);
+    chain_hex(head, hex);
+    query_text(fx->path, "SELECT lower(hex(hash)) FROM events WHERE seq = 12", v, sizeof v);
+    assert_string_equal(v, hex);
+    query_text(fx->path, "SELECT value FROM meta WHERE key='chain_head'", v, sizeof v);
+    assert_true(strncmp(v, "12:", 3) == 0 && strcmp(v + 3, hex) == 0);
+    spool_close(s);
+
+    verify_db(fx->path, &rep, &ps);
+    assert_int_equal(rep.problems, 0);
+    assert_int_equal(rep.verified, 12);
+    assert_true(rep.is_genesis);
+    assert_int_equal(rep.first_seq, 1);
+    assert_int_equal(rep.last_seq, 12);
+    assert_int_equal(rep.head_seq, 12);
+    assert_memory_equal(rep.head, head, sizeof head);
+
+    /* the chain goes on after a reopen; pruning moves the anchor to the newest deleted row */
+    s = open_rw(fx->path);
+    insert_events(s, 13, 14);
+    query_text(fx->path, "SELECT lower(hex(hash)) FROM events WHERE seq = 4", hex, sizeof hex);
+    assert_int_equal(spool_begin(s), 0);
+    assert_int_equal(spool_prune(s, 4, INT64_MAX, 100), 4);
+    assert_int_equal(spool_commit(s), 0);
+    query_text(fx->path, "SELECT value FROM meta WHERE key='chain_base'", v, sizeof v);
+    assert_true(strncmp(v, "4:", 2) == 0 && strcmp(v + 2, hex) == 0);
+    /* a rolled-back prune leaves the anchor */
+    assert_int_equal(spool_begin(s), 0);
+    assert_int_equal(spool_prune(s, 6, INT64_MAX, 100), 2);
+    spool_rollback(s);
+    query_text(fx->path, "SELECT value FROM meta WHERE key='chain_base'", v, sizeof v);
+    assert_true(strncmp(v, "4:", 2) == 0);
+    spool_close(s);
+    verify_db(fx->path, &rep, &ps);
+    assert_int_equal(rep.problems, 0);
+    assert_int_equal(rep.verified, 10);
+    assert_int_equal(rep.base_seq, 4);
+    assert_false(rep.is_genesis);
+
+    /* an edited row: reported at its seq, once */
+    exec_sql(fx->path, "UPDATE events SET body = '{\"n\":70}' WHERE seq = 7");
+    verify_db(fx->path, &rep, &ps);
+    assert_int_equal(ps.n, 1);
+    assert_int_equal(ps.p[0].kind, CHAIN_ALTERED);
+    assert_int_equal(ps.p[0].lo, 7);
+    assert_int_equal(rep.verified, 9);
+    /* a deleted row: a gap */
+    exec_sql(fx->path, "DELETE FROM events WHERE seq = 9");
+    verify_db(fx->path, &rep, &ps);
+    assert_int_equal(ps.n, 2);
+    assert_int_equal(ps.p[1].kind, CHAIN_GAP);
+    assert_int_equal(ps.p[1].lo, 9);
+    assert_int_equal(ps.p[1].hi, 9);
+    /* the newest rows deleted: the persisted head is beyond the last row */
+    exec_sql(fx->path, "DELETE FROM events WHERE seq >= 12");
+    verify_db(fx->path, &rep, &ps);
+    assert_int_equal(ps.n, 3);
+    assert_int_equal(ps.p[2].kind, CHAIN_TRUNCATED);
+    assert_int_equal(ps.p[2].lo, 12);
+    assert_int_equal(ps.p[2].hi, 14);
+    char line[512];
+    chain_problem_text(&ps.p[2], line, sizeof line);
+    assert_non_null(strstr(line, "truncated"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -465,6 +711,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_only_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_bytes, setup, teardown),
+        cmocka_unit_test(test_chain_link_known_answer),
+        cmocka_unit_test_setup_teardown(test_chain_spool, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
