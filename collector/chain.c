@@ -13,7 +13,7 @@
 
 struct chain_hasher {
     EVP_MD_CTX *ctx;
-    const EVP_MD *md;
+    EVP_MD *md; /* fetched once: EVP_sha256() would make every DigestInit fetch it again */
 };
 
 int chain_hasher_new(chain_hasher_t **out)
@@ -22,7 +22,7 @@ int chain_hasher_new(chain_hasher_t **out)
     *out = NULL;
     if (!h)
         return -1;
-    h->md = EVP_sha256();
+    h->md = EVP_MD_fetch(NULL, "SHA256", NULL);
     h->ctx = EVP_MD_CTX_new();
     if (!h->md || !h->ctx) {
         chain_hasher_free(h);
@@ -37,6 +37,7 @@ void chain_hasher_free(chain_hasher_t *h)
     if (!h)
         return;
     EVP_MD_CTX_free(h->ctx);
+    EVP_MD_free(h->md);
     free(h);
 }
 

@@ -272,7 +272,7 @@ int spool_open(const char *path, const spool_opts_t *opts, spool_t **out, char *
     snprintf(sql, sizeof sql,
              "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=%d;"
              " PRAGMA cache_size=-%d;"
-             " PRAGMA journal_size_limit=16777216; PRAGMA wal_autocheckpoint=256;",
+             " PRAGMA journal_size_limit=16777216; PRAGMA wal_autocheckpoint=1000;",
              opts->synchronous, opts->cache_kib > 0 ? opts->cache_kib : 16384);
     if (opts->is_read_only)
         snprintf(sql, sizeof sql, "PRAGMA cache_size=-%d;",
