@@ -4,6 +4,7 @@
  * chain.h.
  */
 #include "chain.h"
+#include "util.h"
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -122,17 +123,6 @@ void chain_point_format(int64_t seq, const uint8_t h[CHAIN_HASH_LEN], char out[C
     snprintf(out, CHAIN_POINT_LEN, "%lld:%s", (long long)seq, hex);
 }
 
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int chain_point_parse(const char *text, int64_t *seq, uint8_t h[CHAIN_HASH_LEN])
 {
     int64_t v = 0;
@@ -148,7 +138,7 @@ int chain_point_parse(const char *text, int64_t *seq, uint8_t h[CHAIN_HASH_LEN])
     if (*p++ != ':' || strlen(p) != 2 * CHAIN_HASH_LEN)
         return -1;
     for (int i = 0; i < CHAIN_HASH_LEN; i++) {
-        int a = hex_val(p[2 * i]), b = hex_val(p[2 * i + 1]);
+        int a = util_hex_value(p[2 * i]), b = util_hex_value(p[2 * i + 1]);
         if (a < 0 || b < 0)
             return -1;
         h[i] = (uint8_t)(a << 4 | b);

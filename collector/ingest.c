@@ -790,7 +790,8 @@ void ingest_free(ingest_t *in)
         return;
     /* Connections are normally freed by the writer's last completions. One still listed here had
      * records the writer gave up on at shutdown (a spool that could not commit): those records are
-     * gone, the writer has stopped, and its handles are closed, so nothing refers to it any more. */
+     * gone, the writer has stopped, and its handles are closed, so nothing refers to it any more.
+     */
     for (conn_t *c = in->conns, *next; c; c = next) {
         next = c->next;
         frame_free(&c->frame);

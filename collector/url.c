@@ -16,6 +16,7 @@
  * echoed at all.
  */
 #include "url.h"
+#include "util.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -76,17 +77,6 @@ static int url_is_alpha(unsigned char c)
 static int url_is_digit(unsigned char c)
 {
     return c >= '0' && c <= '9';
-}
-
-static int url_hex_value(unsigned char c)
-{
-    if (url_is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Copies the len bytes at src into dst (size dstlen) with a NUL; 0, or -1 when it does not fit. */
@@ -365,8 +355,8 @@ int url_query_get(const url_t *u, const char *key, char *val, size_t vallen)
             for (size_t i = 0; i < v_len; i++) {
                 unsigned char c = (unsigned char)v[i];
                 if (c == '%') {
-                    int hi = i + 2 < v_len ? url_hex_value((unsigned char)v[i + 1]) : -1;
-                    int lo = i + 2 < v_len ? url_hex_value((unsigned char)v[i + 2]) : -1;
+                    int hi = i + 2 < v_len ? util_hex_value((unsigned char)v[i + 1]) : -1;
+                    int lo = i + 2 < v_len ? util_hex_value((unsigned char)v[i + 2]) : -1;
                     if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                         return -1;
                     c = (unsigned char)(hi * 16 + lo);

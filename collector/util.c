@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -62,4 +63,30 @@ void util_thread_name(const char *name)
     char buf[16];
     util_strlcpy(buf, name, sizeof buf);
     (void)prctl(PR_SET_NAME, (unsigned long)buf, 0, 0, 0);
+}
+
+int util_buf_reserve(char **buf, size_t *cap, size_t len, size_t more, size_t initial)
+{
+    if (*cap - len >= more)
+        return 0;
+    size_t ncap = *cap ? *cap : initial;
+    while (ncap - len < more)
+        ncap *= 2;
+    char *nb = realloc(*buf, ncap);
+    if (!nb)
+        return -1;
+    *buf = nb;
+    *cap = ncap;
+    return 0;
+}
+
+int util_hex_value(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
 }

@@ -15,6 +15,11 @@ uint64_t util_mono_ns(void);
 int util_strlcpy(char *dst, const char *src, size_t len);
 /* mkdir -p; returns 0 or -1 with errno set. */
 int util_mkdirs(const char *path, unsigned mode);
+/* Grows *buf (capacity *cap, len bytes used) so that `more` bytes fit after len: doubling from
+ * `initial`. 0, or -1 on out of memory (the buffer is unchanged). */
+int util_buf_reserve(char **buf, size_t *cap, size_t len, size_t more, size_t initial);
+/* The value of one hex digit, or -1. */
+int util_hex_value(int c);
 /* Names the calling thread (at most 15 bytes show) for top -H, perf and gdb; best effort. */
 void util_thread_name(const char *name);
 

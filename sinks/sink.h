@@ -64,6 +64,16 @@ typedef struct sink_ops {
     int max_in_flight;
 } sink_ops_t;
 
+/* Defines `const sink_ops_t var` for a sink whose functions are prefix_open, prefix_submit,
+ * prefix_poll and prefix_close (one sink file may serve several schemes). */
+#define SINK_DEFINE_OPS(var, scheme_name, prefix, in_flight)                                       \
+    const sink_ops_t var = {.scheme = scheme_name,                                                 \
+                            .open = prefix##_open,                                                 \
+                            .submit = prefix##_submit,                                             \
+                            .poll = prefix##_poll,                                                 \
+                            .close = prefix##_close,                                               \
+                            .max_in_flight = in_flight}
+
 /* The registry: the ops for a URL scheme, or NULL. */
 const sink_ops_t *sink_lookup(const char *scheme);
 /* "file, kafka, ..." for error messages. */

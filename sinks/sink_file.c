@@ -15,6 +15,7 @@
  * delivered, so the shipper sends it again.
  */
 #include "sink.h"
+#include "util.h"
 #include "log.h"
 
 #include <errno.h>
@@ -44,17 +45,7 @@ struct sink {
 
 static int buf_reserve(sink_t *s, size_t more)
 {
-    if (s->cap - s->len >= more)
-        return 0;
-    size_t ncap = s->cap ? s->cap : 256 * 1024;
-    while (ncap - s->len < more)
-        ncap *= 2;
-    char *nb = realloc(s->buf, ncap);
-    if (!nb)
-        return -1;
-    s->buf = nb;
-    s->cap = ncap;
-    return 0;
+    return util_buf_reserve(&s->buf, &s->cap, s->len, more, 256 * 1024);
 }
 
 /* Cuts a plain file back to its last newline. */

@@ -851,20 +851,6 @@ fail:
     return SINK_FATAL;
 }
 
-const sink_ops_t sink_hec_https_ops = {
-    .scheme = "hec+https",
-    .open = hec_open,
-    .submit = hec_submit,
-    .poll = hec_poll,
-    .close = hec_close,
-    .max_in_flight = HEC_MAX_IN_FLIGHT,
-};
+SINK_DEFINE_OPS(sink_hec_https_ops, "hec+https", hec, HEC_MAX_IN_FLIGHT);
 
-const sink_ops_t sink_hec_http_ops = {
-    .scheme = "hec+http",
-    .open = hec_open,
-    .submit = hec_submit,
-    .poll = hec_poll,
-    .close = hec_close,
-    .max_in_flight = HEC_MAX_IN_FLIGHT,
-};
+SINK_DEFINE_OPS(sink_hec_http_ops, "hec+http", hec, HEC_MAX_IN_FLIGHT);

@@ -349,17 +349,7 @@ static int syslog_is_alive(sink_t *s)
 
 static int buf_reserve(sink_t *s, size_t more)
 {
-    if (s->cap - s->len >= more)
-        return 0;
-    size_t ncap = s->cap ? s->cap : 256 * 1024;
-    while (ncap - s->len < more)
-        ncap *= 2;
-    char *nb = realloc(s->buf, ncap);
-    if (!nb)
-        return -1;
-    s->buf = nb;
-    s->cap = ncap;
-    return 0;
+    return util_buf_reserve(&s->buf, &s->cap, s->len, more, 256 * 1024);
 }
 
 /* Appends v as an SD-PARAM value: '"', '\' and ']' escaped with '\' (RFC 5424 6.3.3). */
@@ -676,20 +666,6 @@ fail:
     return SINK_FATAL;
 }
 
-const sink_ops_t sink_syslog_tcp_ops = {
-    .scheme = "syslog+tcp",
-    .open = syslog_open,
-    .submit = syslog_submit,
-    .poll = syslog_poll,
-    .close = syslog_close,
-    .max_in_flight = SYSLOG_MAX_IN_FLIGHT,
-};
+SINK_DEFINE_OPS(sink_syslog_tcp_ops, "syslog+tcp", syslog, SYSLOG_MAX_IN_FLIGHT);
 
-const sink_ops_t sink_syslog_tls_ops = {
-    .scheme = "syslog+tls",
-    .open = syslog_open,
-    .submit = syslog_submit,
-    .poll = syslog_poll,
-    .close = syslog_close,
-    .max_in_flight = SYSLOG_MAX_IN_FLIGHT,
-};
+SINK_DEFINE_OPS(sink_syslog_tls_ops, "syslog+tls", syslog, SYSLOG_MAX_IN_FLIGHT);
