@@ -18,6 +18,9 @@ int util_mkdirs(const char *path, unsigned mode);
 /* Grows *buf (capacity *cap, len bytes used) so that `more` bytes fit after len: doubling from
  * `initial`. 0, or -1 on out of memory (the buffer is unchanged). */
 int util_buf_reserve(char **buf, size_t *cap, size_t len, size_t more, size_t initial);
+/* Replaces, in place, every byte that is not part of valid UTF-8 and every control character with
+ * '?': for messages that quote user input into logs, replies or a terminal. */
+void util_text_sanitize(char *s);
 /* The value of one hex digit, or -1. */
 int util_hex_value(int c);
 /* Names the calling thread (at most 15 bytes show) for top -H, perf and gdb; best effort. */

@@ -5,6 +5,7 @@
  * matchers here. Contracts in replay.h.
  */
 #include "replay.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -110,7 +111,8 @@ static int parse_rfc3339(const char *s, int64_t *out_ms)
     return 0;
 }
 
-int replay_parse_time(const char *s, int64_t now_ms, int64_t *out_ms, char *err, size_t errlen)
+static int replay_parse_time_raw(const char *s, int64_t now_ms, int64_t *out_ms, char *err,
+                                 size_t errlen)
 {
     static const struct {
         char unit;
@@ -148,7 +150,8 @@ static void class_key(const char *s, char *out, size_t len)
     out[i] = '\0';
 }
 
-int replay_parse_class(const schema_t *schema, const char *s, int *uid, char *err, size_t errlen)
+static int replay_parse_class_raw(const schema_t *schema, const char *s, int *uid, char *err,
+                                  size_t errlen)
 {
     char key[128], caption[128] = "";
     size_t n = strlen(s);
@@ -183,7 +186,7 @@ int replay_parse_class(const schema_t *schema, const char *s, int *uid, char *er
     return 0;
 }
 
-int replay_parse_status(const char *s, int *status_id, char *err, size_t errlen)
+static int replay_parse_status_raw(const char *s, int *status_id, char *err, size_t errlen)
 {
     /* status_id is the same enum in every OCSF class (base event) */
     static const struct {
@@ -205,7 +208,7 @@ int replay_parse_status(const char *s, int *status_id, char *err, size_t errlen)
     return -1;
 }
 
-int replay_parse_activity(replay_filter_t *f, const char *s, char *err, size_t errlen)
+static int replay_parse_activity_raw(replay_filter_t *f, const char *s, char *err, size_t errlen)
 {
     size_t n = strlen(s);
     if (n > 0 && n < 6 && strspn(s, "0123456789") == n) {
@@ -221,7 +224,7 @@ int replay_parse_activity(replay_filter_t *f, const char *s, char *err, size_t e
     return 0;
 }
 
-int replay_parse_where(replay_filter_t *f, const char *s, char *err, size_t errlen)
+static int replay_parse_where_raw(replay_filter_t *f, const char *s, char *err, size_t errlen)
 {
     const char *eq = strchr(s, '=');
     if (f->n_where >= REPLAY_MAX_WHERE) {
@@ -420,4 +423,37 @@ void replay_event_columns_from_body(replay_event_t *ev)
     if (!ev->workspace)
         ev->workspace =
             first_string(j, workspace_paths, sizeof workspace_paths / sizeof workspace_paths[0]);
+}
+
+/* The public parsers: their messages may quote the argument, which may be any bytes. */
+static int sanitized(int rc, char *err)
+{
+    if (rc < 0)
+        util_text_sanitize(err);
+    return rc;
+}
+
+int replay_parse_time(const char *s, int64_t now_ms, int64_t *out_ms, char *err, size_t errlen)
+{
+    return sanitized(replay_parse_time_raw(s, now_ms, out_ms, err, errlen), err);
+}
+
+int replay_parse_class(const schema_t *schema, const char *s, int *uid, char *err, size_t errlen)
+{
+    return sanitized(replay_parse_class_raw(schema, s, uid, err, errlen), err);
+}
+
+int replay_parse_status(const char *s, int *status_id, char *err, size_t errlen)
+{
+    return sanitized(replay_parse_status_raw(s, status_id, err, errlen), err);
+}
+
+int replay_parse_activity(replay_filter_t *f, const char *s, char *err, size_t errlen)
+{
+    return sanitized(replay_parse_activity_raw(f, s, err, errlen), err);
+}
+
+int replay_parse_where(replay_filter_t *f, const char *s, char *err, size_t errlen)
+{
+    return sanitized(replay_parse_where_raw(f, s, err, errlen), err);
 }

@@ -69,10 +69,6 @@ struct norm_reasons {
 void norm_reasons_init(struct norm_reasons *r, char *buf, size_t len);
 void norm_reasons_add(struct norm_reasons *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* In place: every byte that is not part of a valid UTF-8 character, and every control character,
- * becomes
- * '?'. Used on every reason and load error, which quote input text under a byte bound. */
-void norm_text_sanitize(char *s);
 
 /* ---- compiled tables ---- */
 enum norm_src_kind {

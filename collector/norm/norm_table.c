@@ -27,6 +27,7 @@
 #include <strings.h>
 
 #include "norm_internal.h"
+#include "util.h"
 
 struct loader {
     struct norm_tables *t;
@@ -71,7 +72,7 @@ static int fail(struct loader *ld, const char *fmt, ...)
         snprintf(ld->err, ld->errlen, "%s: field '%.200s': %s", ld->file, ld->field, msg);
     else
         snprintf(ld->err, ld->errlen, "%s: %s", ld->file, msg);
-    norm_text_sanitize(ld->err);
+    util_text_sanitize(ld->err);
     return -1;
 }
 
@@ -957,7 +958,7 @@ int norm_tables_add(struct norm_tables *t, const char *file, const char *text, s
     if (root == NULL) {
         if (err != NULL && errlen > 0) {
             snprintf(err, errlen, "%s:%d:%d: %s", ld.file, jerr.line, jerr.column, jerr.text);
-            norm_text_sanitize(err);
+            util_text_sanitize(err);
         }
         goto out;
     }
@@ -1053,7 +1054,7 @@ int norm_tables_finish(struct norm_tables *t, char *err, size_t errlen)
                             "entry '%.100s'",
                             b->file, b->dispatch[y].entry->name, b->key, b->dispatch[y].value,
                             a->file, a->dispatch[x].entry->name);
-                        norm_text_sanitize(err);
+                        util_text_sanitize(err);
                     }
                     return -1;
                 }

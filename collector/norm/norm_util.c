@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "norm_internal.h"
+#include "util.h"
 
 #define NORM_ARENA_CHUNK 16384
 
@@ -70,53 +71,6 @@ void norm_arena_free(struct norm_arena *a)
     a->head = NULL;
 }
 
-/* Length of the valid UTF-8 sequence at p (strict: no overlongs, surrogates or values above
- * U+10FFFF), or 0. */
-static size_t utf8_len(const unsigned char *p)
-{
-    unsigned char c = p[0];
-    if (c < 0x80)
-        return 1;
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if (p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
-
-void norm_text_sanitize(char *s)
-{
-    unsigned char *p = (unsigned char *)s;
-    while (*p != '\0') {
-        size_t n = utf8_len(p);
-        if (n == 0 || (n == 1 && (*p < 0x20 || *p == 0x7f))) {
-            *p++ = '?';
-            continue;
-        }
-        p += n;
-    }
-}
-
 void norm_reasons_init(struct norm_reasons *r, char *buf, size_t len)
 {
     r->buf = len > 0 ? buf : NULL;
@@ -151,5 +105,5 @@ void norm_reasons_add(struct norm_reasons *r, const char *fmt, ...)
         r->used = r->len - 1;
     else
         r->used += (size_t)k;
-    norm_text_sanitize(r->buf + start);
+    util_text_sanitize(r->buf + start);
 }
