@@ -43,7 +43,8 @@ static const cfg_option_t cfg_options[] = {
     {"config", OPT_CONFIG, 0, 0, 0, 0, NULL, "FILE",
      "JSON config file with the same settings (keys as below with '_'); flags override it"},
     {"listen", OPT_LISTEN, 0, 0, 0, 0, NULL, "URL",
-     "listen on tcp://HOST:PORT (port 0 picks one) or unix:///PATH; repeatable"},
+     "listen on tcp://HOST:PORT (port 0 picks one), tls://HOST:PORT (needs cert_file and key_file "
+     "in a listener object of --config) or unix:///PATH; repeatable"},
     {"spool", OPT_STRING, OFF(spool), SZ(spool), 0, 0, "", "PATH",
      "SQLite spool file (default STATE_DIR/spool.db)"},
     {"sink", OPT_SINK, 0, 0, 0, 0, NULL, "URL",
@@ -56,6 +57,8 @@ static const cfg_option_t cfg_options[] = {
      "longest accepted line, per listener; longer lines are dead-lettered whole"},
     {"max_connections", OPT_INT, OFF(max_connections), 0, 1, 1000000, "1024", "N",
      "connections per listener; more are refused"},
+    {"max_connections_per_peer", OPT_INT, OFF(max_connections_per_peer), 0, 0, 1000000, "0", "N",
+     "connections per peer (IP address, or uid on unix sockets) per listener; 0 no cap"},
     {"idle_timeout_ms", OPT_INT, OFF(idle_timeout_ms), 0, 100, 86400000, "300000", "MS",
      "close a connection that sent nothing for this long"},
     {"commit_max_events", OPT_INT, OFF(commit_max_events), 0, 1, 1000000, "8192", "N",
@@ -186,16 +189,19 @@ static int add_listener(cfg_t *c, const char *url, const char *where, char *err,
         snprintf(err, errlen, "%s: bad URL '%s': %s", where, url, uerr);
         return -1;
     }
-    if (strcmp(l->url.scheme, "tcp") && strcmp(l->url.scheme, "unix")) {
-        snprintf(err, errlen, "%s: '%s': listeners take tcp://HOST:PORT or unix:///PATH", where,
+    if (strcmp(l->url.scheme, "tcp") && strcmp(l->url.scheme, "tls") &&
+        strcmp(l->url.scheme, "unix")) {
+        snprintf(err, errlen,
+                 "%s: '%s': listeners take tcp://HOST:PORT, tls://HOST:PORT or unix:///PATH", where,
                  url);
         return -1;
     }
-    if (strcmp(l->url.scheme, "tcp") == 0 && l->url.port < 0) {
+    if (strcmp(l->url.scheme, "unix") != 0 && l->url.port < 0) {
         snprintf(err, errlen, "%s: '%s' needs a port (0 picks a free one)", where, url);
         return -1;
     }
     l->max_event_bytes = l->max_connections = l->idle_timeout_ms = -1; /* inherit */
+    l->max_connections_per_peer = -1;
     c->n_listeners++;
     return 0;
 }
@@ -232,10 +238,79 @@ void cfg_defaults(cfg_t *c)
     }
 }
 
+/* The keys of a listener object in the config file. Integers without a range of their own take the
+ * top-level key's range (and inherit its value when not given); lists are JSON arrays of strings or
+ * integers (or one string), kept comma-joined. `scheme` limits a key to one kind of listener. */
+enum lopt_type { LOPT_INT, LOPT_STRING, LOPT_LIST };
+typedef struct cfg_listener_option {
+    const char *key;
+    enum lopt_type type;
+    size_t offset, size;
+    const char *scheme; /* NULL: any listener */
+} cfg_listener_option_t;
+
+#define LOFF(f) offsetof(cfg_listener_t, f)
+#define LSZ(f)  sizeof(((cfg_listener_t *)0)->f)
+
+static const cfg_listener_option_t cfg_listener_options[] = {
+    {"max_event_bytes", LOPT_INT, LOFF(max_event_bytes), 0, NULL},
+    {"max_connections", LOPT_INT, LOFF(max_connections), 0, NULL},
+    {"idle_timeout_ms", LOPT_INT, LOFF(idle_timeout_ms), 0, NULL},
+    {"max_connections_per_peer", LOPT_INT, LOFF(max_connections_per_peer), 0, NULL},
+    {"allow_types", LOPT_LIST, LOFF(allow_types), LSZ(allow_types), NULL},
+    {"cert_file", LOPT_STRING, LOFF(cert_file), LSZ(cert_file), "tls"},
+    {"key_file", LOPT_STRING, LOFF(key_file), LSZ(key_file), "tls"},
+    {"client_ca", LOPT_STRING, LOFF(client_ca), LSZ(client_ca), "tls"},
+    {"allow_identities", LOPT_LIST, LOFF(allow_identities), LSZ(allow_identities), "tls"},
+    {"ciphers", LOPT_STRING, LOFF(ciphers), LSZ(ciphers), "tls"},
+    {"allow_uids", LOPT_LIST, LOFF(allow_uids), LSZ(allow_uids), "unix"},
+    {"allow_gids", LOPT_LIST, LOFF(allow_gids), LSZ(allow_gids), "unix"},
+    {"socket_mode", LOPT_STRING, LOFF(socket_mode), LSZ(socket_mode), "unix"},
+    {"socket_owner", LOPT_STRING, LOFF(socket_owner), LSZ(socket_owner), "unix"},
+};
+#define N_LISTENER_OPTIONS (sizeof cfg_listener_options / sizeof cfg_listener_options[0])
+
+/* Joins a JSON list (array of strings/integers, or one string) into dst with ','. */
+static int join_list(json_t *x, char *dst, size_t size, const char *where, char *err, size_t errlen)
+{
+    size_t i, off = 0;
+    json_t *e;
+    json_t *one = json_is_string(x) ? json_pack("[O]", x) : json_incref(x);
+    int rc = -1;
+    if (!json_is_array(one)) {
+        snprintf(err, errlen, "%s: expected an array of strings", where);
+        goto out;
+    }
+    dst[0] = '\0';
+    json_array_foreach(one, i, e)
+    {
+        char item[512];
+        if (json_is_string(e) && json_string_length(e) > 0 && json_string_length(e) < sizeof item &&
+            !strchr(json_string_value(e), ','))
+            snprintf(item, sizeof item, "%s", json_string_value(e));
+        else if (json_is_integer(e))
+            snprintf(item, sizeof item, "%" JSON_INTEGER_FORMAT, json_integer_value(e));
+        else {
+            snprintf(err, errlen, "%s[%zu]: expected a non-empty string without ',' or an integer",
+                     where, i);
+            goto out;
+        }
+        int n = snprintf(dst + off, size - off, "%s%s", off ? "," : "", item);
+        if (n < 0 || (size_t)n >= size - off) {
+            snprintf(err, errlen, "%s: the list is longer than %zu bytes", where, size - 1);
+            goto out;
+        }
+        off += (size_t)n;
+    }
+    rc = 0;
+out:
+    json_decref(one);
+    return rc;
+}
+
 /* A listener given as an object in the config file: {"url": ..., "max_event_bytes": N, ...}. */
 static int apply_listener_object(cfg_t *c, json_t *v, const char *where, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"max_event_bytes", "max_connections", "idle_timeout_ms"};
     const char *k;
     json_t *x;
     json_t *url = json_object_get(v, "url");
@@ -246,28 +321,91 @@ static int apply_listener_object(cfg_t *c, json_t *v, const char *where, char *e
     if (add_listener(c, json_string_value(url), where, err, errlen) < 0)
         return -1;
     cfg_listener_t *l = &c->listeners[c->n_listeners - 1];
-    int64_t *dst[] = {&l->max_event_bytes, &l->max_connections, &l->idle_timeout_ms};
     json_object_foreach(v, k, x)
     {
         if (strcmp(k, "url") == 0)
             continue;
-        size_t i;
-        for (i = 0; i < 3; i++)
-            if (strcmp(k, keys[i]) == 0)
-                break;
+        const cfg_listener_option_t *o = NULL;
+        for (size_t i = 0; i < N_LISTENER_OPTIONS; i++)
+            if (strcmp(k, cfg_listener_options[i].key) == 0)
+                o = &cfg_listener_options[i];
         char w2[800];
         snprintf(w2, sizeof w2, "%.500s.%.200s", where, k);
-        if (i == 3) {
-            snprintf(err, errlen, "%s: unknown listener key (known: url, %s, %s, %s)", w2, keys[0],
-                     keys[1], keys[2]);
+        if (!o) {
+            char known[1024];
+            size_t off = (size_t)snprintf(known, sizeof known, "url");
+            for (size_t i = 0; i < N_LISTENER_OPTIONS && off < sizeof known; i++)
+                off += (size_t)snprintf(known + off, sizeof known - off, ", %s",
+                                        cfg_listener_options[i].key);
+            snprintf(err, errlen, "%s: unknown listener key (known: %s)", w2, known);
             return -1;
         }
-        if (!json_is_integer(x)) {
-            snprintf(err, errlen, "%s: expected an integer", w2);
+        if (o->scheme && strcmp(o->scheme, l->url.scheme) != 0) {
+            snprintf(err, errlen, "%s: only %s:// listeners take this key", w2, o->scheme);
             return -1;
         }
-        if (set_int(find_key(keys[i]), json_integer_value(x), dst[i], w2, err, errlen) < 0)
+        void *dst = (char *)l + o->offset;
+        switch (o->type) {
+        case LOPT_INT:
+            if (!json_is_integer(x)) {
+                snprintf(err, errlen, "%s: expected an integer", w2);
+                return -1;
+            }
+            if (set_int(find_key(o->key), json_integer_value(x), dst, w2, err, errlen) < 0)
+                return -1;
+            break;
+        case LOPT_STRING:
+            if (!json_is_string(x)) {
+                snprintf(err, errlen, "%s: expected a string", w2);
+                return -1;
+            }
+            if (util_strlcpy(dst, json_string_value(x), o->size) < 0) {
+                snprintf(err, errlen, "%s: longer than %zu bytes", w2, o->size - 1);
+                return -1;
+            }
+            break;
+        case LOPT_LIST:
+            if (join_list(x, dst, o->size, w2, err, errlen) < 0)
+                return -1;
+            break;
+        }
+    }
+    return 0;
+}
+
+/* Checks one listener's trust settings once everything is read. */
+static int check_listener(const cfg_listener_t *l, char *err, size_t errlen)
+{
+    int is_tls = strcmp(l->url.scheme, "tls") == 0;
+    if (is_tls && (!l->cert_file[0] || !l->key_file[0])) {
+        snprintf(err, errlen,
+                 "listener %s: a tls:// listener needs \"cert_file\" and \"key_file\" (give the "
+                 "listener as an object in --config)",
+                 l->url_str);
+        return -1;
+    }
+    if (l->allow_identities[0] && !l->client_ca[0]) {
+        snprintf(err, errlen,
+                 "listener %s: \"allow_identities\" needs \"client_ca\" (identities come from "
+                 "verified client certificates)",
+                 l->url_str);
+        return -1;
+    }
+    const char *lists[] = {l->allow_uids, l->allow_gids};
+    for (int i = 0; i < 2; i++)
+        if (lists[i][0] && strspn(lists[i], "0123456789,") != strlen(lists[i])) {
+            snprintf(err, errlen, "listener %s: %s \"%s\": expected numeric ids", l->url_str,
+                     i ? "allow_gids" : "allow_uids", lists[i]);
             return -1;
+        }
+    if (l->socket_mode[0]) {
+        char *end;
+        long m = strtol(l->socket_mode, &end, 8);
+        if (*end || m < 0 || m > 0777) {
+            snprintf(err, errlen, "listener %s: socket_mode \"%s\": expected octal like \"0660\"",
+                     l->url_str, l->socket_mode);
+            return -1;
+        }
     }
     return 0;
 }
@@ -520,6 +658,10 @@ int cfg_finish(cfg_t *c, char *err, size_t errlen)
             l->max_connections = c->max_connections;
         if (l->idle_timeout_ms < 0)
             l->idle_timeout_ms = c->idle_timeout_ms;
+        if (l->max_connections_per_peer < 0)
+            l->max_connections_per_peer = c->max_connections_per_peer;
+        if (check_listener(l, err, errlen) < 0)
+            return -1;
     }
     return 0;
 }

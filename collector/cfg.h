@@ -23,12 +23,28 @@
 #define CFG_MAX_SINKS     16
 #define CFG_PATH_MAX      4096
 
+/* One listener. The trust settings (issue 8) are lists kept as comma-separated text (a JSON array
+ * in the config file is joined with ','); ingest parses them once at bind. Empty means "not set".
+ */
 typedef struct cfg_listener {
     char url_str[1200];
     url_t url;
     int64_t max_event_bytes;
     int64_t max_connections;
     int64_t idle_timeout_ms;
+    int64_t max_connections_per_peer; /* per IP address (tcp, tls) or per uid (unix); 0 no cap */
+    /* tls:// only */
+    char cert_file[1024], key_file[1024]; /* PEM; re-read on SIGHUP */
+    char client_ca[1024];                 /* PEM CA bundle: clients must present a cert it signed */
+    char allow_identities[1024];          /* client cert subject CN or SAN names allowed */
+    char ciphers[512];                    /* TLS 1.2 cipher list (OpenSSL syntax) */
+    /* every listener */
+    char allow_types[1024]; /* event type patterns (fnmatch: "tool.*"); others are dead letters */
+    /* unix:// only */
+    char allow_uids[256],
+        allow_gids[256];    /* peers (SO_PEERCRED) allowed: uid in one or gid in other */
+    char socket_mode[8];    /* octal, e.g. "0660" */
+    char socket_owner[128]; /* "user[:group]" or "uid[:gid]" */
 } cfg_listener_t;
 
 typedef struct cfg {
@@ -47,6 +63,7 @@ typedef struct cfg {
     int64_t max_event_bytes;
     int64_t max_connections;
     int64_t idle_timeout_ms;
+    int64_t max_connections_per_peer;
     /* spool writer */
     int64_t commit_max_events;
     int64_t commit_interval_ms;

@@ -13,17 +13,30 @@
  *      bounded globally by max_pending_bytes (backpressure).
  *   4. A connection struct lives until both its handles are closed AND no record refers to it
  *      (refs == 0); only then is it freed.
+ *   5. TLS (tls:// listeners, ingest_tls.c): the socket's bytes go to a per-connection ciphertext
+ *      buffer, are fed to OpenSSL and drained into the framer at once, so everything after the
+ *      framer (lines, records, acks, backpressure) is the plain path's; replies are encrypted as
+ *      one batch per uv_write. Plain tcp and unix connections never touch OpenSSL.
+ *   6. Trust (issue 8): a listener may admit only some peers (unix allow_uids/allow_gids, TLS
+ *      client identities, max_connections_per_peer): refusals happen at accept or handshake and
+ *      are logged with the reason. Its allow_types binds it to event types: an event of another
+ *      type is a dead letter "type X not allowed from <identity>". The identity the collector saw
+ *      is what norm records under unmapped.collector, whatever the emitter claimed.
  */
 #include "ingest.h"
 #include "jalloc.h"
 #include "jsonw.h"
 #include "envelope.h"
 #include "frame.h"
+#include "ingest_tls.h"
 #include "log.h"
 #include "norm.h"
 #include "util.h"
 
 #include <errno.h>
+#include <fnmatch.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +46,8 @@
 #include <unistd.h>
 
 #define CONN_MAX_NOTICE_BYTES (64 * 1024)
+#define LISTENER_MAX_PATTERNS 32
+#define LISTENER_MAX_IDS      32
 
 typedef struct listener listener_t;
 typedef struct conn conn_t;
@@ -51,6 +66,14 @@ struct listener {
     int n_conns;
     int is_closed;
     uint64_t last_refusal_log_ns;
+    uint64_t last_type_log_ns;
+    ingest_tls_ctx_t *tls; /* tls:// only */
+    /* allow_types, allow_uids, allow_gids parsed (n_* == 0: not restricted) */
+    char types_buf[sizeof(((cfg_listener_t *)0)->allow_types)];
+    const char *types[LISTENER_MAX_PATTERNS];
+    int n_types;
+    long uids[LISTENER_MAX_IDS], gids[LISTENER_MAX_IDS];
+    int n_uids, n_gids;
 };
 
 struct conn {
@@ -65,6 +88,10 @@ struct conn {
     conn_t *prev, *next;
     frame_t frame;
     char peer[160];
+    char peer_key[64];      /* what max_connections_per_peer counts: the IP address or uid */
+    char identity[320];     /* who, for allowlist reasons: "CN=x" (mTLS), unix creds, address */
+    ingest_tls_conn_t *tls; /* tls:// only */
+    char *tls_in;           /* ciphertext read buffer (tls:// only) */
     long uid, gid, pid;     /* unix peer credentials, -1 for TCP */
     uint64_t lines_read;    /* lines framed */
     uint64_t lines_durable; /* lines whose record is committed */
@@ -120,7 +147,20 @@ static void conn_write_cb(uv_write_t *req, int status)
     conn_maybe_finish(c);
 }
 
-/* Writes pending notices and the latest ack, if any and no write is in flight. */
+static int conn_wbuf_reserve(conn_t *c, size_t n)
+{
+    if (c->wbuf_cap >= n)
+        return 0;
+    char *nb = realloc(c->wbuf, n);
+    if (!nb)
+        return -1;
+    c->wbuf = nb;
+    c->wbuf_cap = n;
+    return 0;
+}
+
+/* Writes pending notices and the latest ack (encrypted on TLS, together with any handshake bytes
+ * OpenSSL has queued), if any and no write is in flight. */
 static void conn_flush_writes(conn_t *c)
 {
     char ack[48];
@@ -132,15 +172,10 @@ static void conn_flush_writes(conn_t *c)
         ack_len = (size_t)snprintf(ack, sizeof ack, "{\"ack\":%llu}\n",
                                    (unsigned long long)c->lines_durable);
     size_t n = c->notice_len + ack_len;
-    if (n == 0)
+    if (n == 0 && !(c->tls && ingest_tls_pending(c->tls) > 0))
         return;
-    if (c->wbuf_cap < n) {
-        char *nb = realloc(c->wbuf, n);
-        if (!nb)
-            return; /* try again on the next completion */
-        c->wbuf = nb;
-        c->wbuf_cap = n;
-    }
+    if (conn_wbuf_reserve(c, n) < 0)
+        return; /* try again on the next completion */
     if (c->notice_len)
         memcpy(c->wbuf, c->notice, c->notice_len);
     if (ack_len)
@@ -148,6 +183,17 @@ static void conn_flush_writes(conn_t *c)
     c->notice_len = 0;
     if (ack_len)
         c->ack_sent = c->lines_durable;
+    if (c->tls) {
+        if (n > 0 && ingest_tls_write(c->tls, c->wbuf, n) < 0) {
+            log_debug("connection %s: TLS write failed; closing", c->peer);
+            conn_close(c);
+            return;
+        }
+        n = ingest_tls_pending(c->tls);
+        if (n == 0 || conn_wbuf_reserve(c, n) < 0)
+            return;
+        n = ingest_tls_take(c->tls, c->wbuf, n);
+    }
     uv_buf_t b = uv_buf_init(c->wbuf, (unsigned)n);
     c->wreq.data = c;
     c->is_write_busy = 1;
@@ -194,6 +240,17 @@ static void conn_notice(conn_t *c, uint64_t line, const char *reason)
 
 /* ---- connection teardown ---- */
 
+/* What a connection owns, once nothing refers to it. */
+static void conn_free_memory(conn_t *c)
+{
+    frame_free(&c->frame);
+    ingest_tls_conn_free(c->tls);
+    free(c->tls_in);
+    free(c->wbuf);
+    free(c->notice);
+    free(c);
+}
+
 static void conn_unlink_free(conn_t *c)
 {
     ingest_t *in = c->l->in;
@@ -203,10 +260,7 @@ static void conn_unlink_free(conn_t *c)
         in->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    frame_free(&c->frame);
-    free(c->wbuf);
-    free(c->notice);
-    free(c);
+    conn_free_memory(c);
     if (in->is_shutting_down && !in->conns && in->shutdown_cb) {
         void (*cb)(void *) = in->shutdown_cb;
         in->shutdown_cb = NULL;
@@ -240,7 +294,8 @@ static void conn_maybe_finish(conn_t *c)
 {
     conn_flush_writes(c);
     if (c->is_draining && !c->is_closing && !c->is_write_busy && c->refs == 0 &&
-        c->ack_sent == c->lines_read && c->notice_len == 0)
+        c->ack_sent == c->lines_read && c->notice_len == 0 &&
+        !(c->tls && ingest_tls_pending(c->tls) > 0))
         conn_close(c);
 }
 
@@ -317,6 +372,37 @@ static void ingest_heap_end(ingest_t *in)
     }
 }
 
+/* Source binding: is an event of this type (NULL: none given) allowed on the listener? */
+static int listener_type_allowed(const listener_t *l, const char *type)
+{
+    if (l->n_types == 0)
+        return 1;
+    for (int i = 0; type && i < l->n_types; i++)
+        if (fnmatch(l->types[i], type, 0) == 0)
+            return 1;
+    return 0;
+}
+
+/* The refusal reason for a type outside the allowlist; logged at most once a second. */
+static void conn_type_refusal(conn_t *c, const char *type, char *reason, size_t reasonlen)
+{
+    char shown[128];
+    size_t i = 0;
+    if (!type)
+        type = "(none)";
+    for (; type[i] && i < sizeof shown - 1; i++) /* the emitter's text, printable in a log line */
+        shown[i] = (unsigned char)type[i] < 0x20 || type[i] == 0x7f ? '?' : type[i];
+    shown[i] = '\0';
+    snprintf(reason, reasonlen, "type %s not allowed from %s", shown, c->identity);
+    c->l->in->stats.disallowed_types++;
+    uint64_t now = util_mono_ns();
+    if (now - c->l->last_type_log_ns > 1000000000ull) {
+        c->l->last_type_log_ns = now;
+        log_warn("listener %s: %s (dead letter; %llu refused by allow_types so far)", c->l->name,
+                 reason, (unsigned long long)c->l->in->stats.disallowed_types);
+    }
+}
+
 /* Parses, normalizes and serializes one line inside the jansson arena. Returns the record to
  * store, or NULL with *is_rejected set and reason filled (a dead letter), or NULL without it (out
  * of memory). */
@@ -333,6 +419,11 @@ static spool_record_t *conn_make_record(conn_t *c, const char *p, size_t len, ch
         *is_rejected = 1;
         goto out;
     }
+    if (!listener_type_allowed(c->l, json_str(obj, "type"))) {
+        conn_type_refusal(c, json_str(obj, "type"), reason, reasonlen);
+        *is_rejected = 1;
+        goto out;
+    }
     const char *str[SR_NSTR] = {0};
     str[SR_TYPE] = json_str(obj, "type");
     str[SR_USER] = json_str(obj, "user");
@@ -341,7 +432,12 @@ static spool_record_t *conn_make_record(conn_t *c, const char *p, size_t len, ch
     if (in->norm) {
         json_t *ocsf = NULL;
         int64_t now = util_now_ms();
-        norm_peer_t peer = {c->l->name, c->l->is_unix ? NULL : c->peer, c->uid, c->gid, c->pid};
+        norm_peer_t peer = {
+            c->l->name, c->l->is_unix ? NULL : c->peer, c->uid, c->gid, c->pid, NULL, NULL};
+        if (c->tls && ingest_tls_client_subject(c->tls)[0]) {
+            peer.tls_subject = ingest_tls_client_subject(c->tls);
+            peer.tls_cn = ingest_tls_client_cn(c->tls);
+        }
         if (norm_event(in->norm, obj, &peer, in->next_seq, now, &ocsf, reason, reasonlen) < 0) {
             *is_rejected = 1;
             goto out;
@@ -444,6 +540,11 @@ static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     conn_t *c = h->data;
     char *p;
     size_t avail;
+    if (c->tls) { /* ciphertext: decrypted into the framer by conn_read_tls */
+        buf->base = c->tls_in;
+        buf->len = c->tls_in ? FRAME_READ_CHUNK : 0;
+        return;
+    }
     if (frame_reserve(&c->frame, suggested, &p, &avail) < 0) {
         buf->base = NULL;
         buf->len = 0; /* libuv reports UV_ENOBUFS */
@@ -453,13 +554,76 @@ static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = avail;
 }
 
+/* Ciphertext arrived: feed OpenSSL, move every plaintext byte into the framer, handle the lines,
+ * and send what the handshake produced. A refused handshake is logged (with OpenSSL's or the
+ * verify callback's reason) and the connection drains: the alert goes out, then it closes. */
+static void conn_read_tls(conn_t *c, const char *data, size_t len)
+{
+    char reason[600];
+    frame_item_t it;
+    int kind, was_established = ingest_tls_is_established(c->tls);
+
+    if (ingest_tls_feed(c->tls, data, len) < 0) {
+        log_error("connection %s: out of memory for TLS input; closing", c->peer);
+        conn_close(c);
+        return;
+    }
+    for (int rounds = 0; rounds < 1024 && !c->is_closing && !c->is_draining; rounds++) {
+        char *p;
+        size_t avail;
+        if (frame_reserve(&c->frame, FRAME_READ_CHUNK, &p, &avail) < 0) {
+            log_error("connection %s: out of memory for a line; closing", c->peer);
+            conn_close(c);
+            return;
+        }
+        int n = ingest_tls_read(c->tls, p, avail, reason, sizeof reason);
+        if (!was_established && ingest_tls_is_established(c->tls)) {
+            was_established = 1;
+            if (ingest_tls_client_subject(c->tls)[0])
+                snprintf(c->identity, sizeof c->identity, "CN=%.250s",
+                         ingest_tls_client_cn(c->tls));
+            log_debug("connection %s: %s established%s%s", c->peer, ingest_tls_version(c->tls),
+                      ingest_tls_client_subject(c->tls)[0] ? ", client " : "",
+                      ingest_tls_client_subject(c->tls));
+        }
+        if (n > 0) {
+            frame_commit(&c->frame, (size_t)n);
+            while ((kind = frame_next(&c->frame, &it)) != FRAME_NONE && !c->is_closing)
+                conn_on_item(c, kind, &it);
+            continue;
+        }
+        if (n == INGEST_TLS_WANT)
+            break;
+        if (n == INGEST_TLS_EOF) {
+            conn_drain(c, 1);
+            return;
+        }
+        if (!was_established) {
+            ingest_t *in = c->l->in;
+            in->stats.refused_connections++;
+            in->stats.tls_refused++;
+            log_warn("listener %s: refusing %s: TLS handshake failed: %s", c->l->name, c->peer,
+                     reason);
+        } else {
+            log_warn("connection %s (%s): TLS error, closing: %s", c->peer, c->identity, reason);
+        }
+        conn_drain(c, 1); /* sends the alert OpenSSL queued, then closes */
+        return;
+    }
+    conn_flush_writes(c);
+}
+
 static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     conn_t *c = s->data;
     frame_item_t it;
     int kind;
-    (void)buf;
 
+    if (nread > 0 && c->tls) {
+        uv_timer_again(&c->idle);
+        conn_read_tls(c, buf->base, (size_t)nread);
+        return;
+    }
     if (nread > 0) {
         frame_commit(&c->frame, (size_t)nread);
         uv_timer_again(&c->idle);
@@ -551,9 +715,12 @@ static void conn_peer_name(conn_t *c)
             c->pid = (long)cred.pid;
             snprintf(c->peer, sizeof c->peer, "unix:pid=%ld,uid=%ld,gid=%ld", (long)cred.pid,
                      (long)cred.uid, (long)cred.gid);
+            snprintf(c->peer_key, sizeof c->peer_key, "uid=%ld", (long)cred.uid);
         } else {
             snprintf(c->peer, sizeof c->peer, "unix");
+            snprintf(c->peer_key, sizeof c->peer_key, "uid=?");
         }
+        snprintf(c->identity, sizeof c->identity, "%s", c->peer);
         return;
     }
     struct sockaddr_storage ss;
@@ -572,6 +739,42 @@ static void conn_peer_name(conn_t *c)
     } else {
         snprintf(c->peer, sizeof c->peer, "tcp:?");
     }
+    snprintf(c->peer_key, sizeof c->peer_key, "%s", ip);
+    snprintf(c->identity, sizeof c->identity, "%s", c->peer);
+}
+
+static int id_listed(const long *ids, int n, long id)
+{
+    for (int i = 0; i < n; i++)
+        if (ids[i] == id)
+            return 1;
+    return 0;
+}
+
+/* Why this new connection may not stay (NULL: it may): the listener's peer allowlists and the
+ * per-peer cap. why is the buffer the reason is written to. */
+static const char *conn_admission(conn_t *c, char *why, size_t whylen)
+{
+    listener_t *l = c->l;
+    if (l->is_unix && (l->n_uids || l->n_gids) &&
+        !(c->uid >= 0 && id_listed(l->uids, l->n_uids, c->uid)) &&
+        !(c->gid >= 0 && id_listed(l->gids, l->n_gids, c->gid))) {
+        snprintf(why, whylen, "peer uid %ld gid %ld is not in allow_uids/allow_gids", c->uid,
+                 c->gid);
+        return why;
+    }
+    if (l->cfg.max_connections_per_peer > 0) {
+        int64_t n = 0;
+        for (conn_t *x = l->in->conns; x; x = x->next)
+            if (x->l == l && !x->is_closing && strcmp(x->peer_key, c->peer_key) == 0)
+                n++;
+        if (n > l->cfg.max_connections_per_peer) {
+            snprintf(why, whylen, "%s already has %lld connections (max_connections_per_peer)",
+                     c->peer_key, (long long)l->cfg.max_connections_per_peer);
+            return why;
+        }
+    }
+    return NULL;
 }
 
 static void listener_connection_cb(uv_stream_t *server, int status)
@@ -620,6 +823,27 @@ static void listener_connection_cb(uv_stream_t *server, int status)
         conn_close(c);
         return;
     }
+    char why[200];
+    if (conn_admission(c, why, sizeof why)) {
+        uint64_t now = util_mono_ns();
+        in->stats.refused_connections++;
+        if (now - l->last_refusal_log_ns > 1000000000ull) { /* one line a second at most */
+            l->last_refusal_log_ns = now;
+            log_warn("listener %s: refusing %s: %s (%llu refused so far)", l->name, c->peer, why,
+                     (unsigned long long)in->stats.refused_connections);
+        }
+        conn_close(c);
+        return;
+    }
+    if (l->tls) {
+        c->tls = ingest_tls_conn_new(l->tls);
+        c->tls_in = malloc(FRAME_READ_CHUNK);
+        if (!c->tls || !c->tls_in) {
+            log_error("listener %s: out of memory for a TLS connection from %s", l->name, c->peer);
+            conn_close(c);
+            return;
+        }
+    }
     in->stats.connections++;
     if (!l->is_unix)
         uv_tcp_nodelay(&c->h.tcp, 1);
@@ -654,12 +878,94 @@ static int unix_clear_stale(const char *path, char *err, size_t errlen)
     return 0;
 }
 
+/* Parses the listener's allow_types / allow_uids / allow_gids text (checked by cfg). */
+static int listener_parse_allowlists(listener_t *l, char *err, size_t errlen)
+{
+    char ids[sizeof l->cfg.allow_uids];
+    util_strlcpy(l->types_buf, l->cfg.allow_types, sizeof l->types_buf);
+    for (char *save = NULL, *p = strtok_r(l->types_buf, ",", &save); p;
+         p = strtok_r(NULL, ",", &save)) {
+        if (l->n_types == LISTENER_MAX_PATTERNS)
+            goto too_many;
+        l->types[l->n_types++] = p;
+    }
+    for (int k = 0; k < 2; k++) {
+        long *dst = k ? l->gids : l->uids;
+        int *n = k ? &l->n_gids : &l->n_uids;
+        util_strlcpy(ids, k ? l->cfg.allow_gids : l->cfg.allow_uids, sizeof ids);
+        for (char *save = NULL, *p = strtok_r(ids, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+            if (*n == LISTENER_MAX_IDS)
+                goto too_many;
+            dst[(*n)++] = strtol(p, NULL, 10);
+        }
+    }
+    return 0;
+too_many:
+    snprintf(err, errlen, "listener %s: more than %d entries in an allow list", l->cfg.url_str,
+             LISTENER_MAX_PATTERNS);
+    return -1;
+}
+
+/* socket_mode and socket_owner, applied between bind and listen so no client can connect to a
+ * socket that still has the default permissions. */
+static int unix_apply_perms(const cfg_listener_t *c, char *err, size_t errlen)
+{
+    const char *path = c->url.path;
+    if (c->socket_owner[0]) {
+        char user[128], *group;
+        uid_t uid = (uid_t)-1;
+        gid_t gid = (gid_t)-1;
+        util_strlcpy(user, c->socket_owner, sizeof user);
+        group = strchr(user, ':');
+        if (group)
+            *group++ = '\0';
+        if (user[0]) {
+            struct passwd *pw = getpwnam(user);
+            if (pw)
+                uid = pw->pw_uid;
+            else if (strspn(user, "0123456789") == strlen(user))
+                uid = (uid_t)strtoul(user, NULL, 10);
+            else {
+                snprintf(err, errlen, "listener %s: socket_owner: no user '%s'", c->url_str, user);
+                return -1;
+            }
+        }
+        if (group && group[0]) {
+            struct group *gr = getgrnam(group);
+            if (gr)
+                gid = gr->gr_gid;
+            else if (strspn(group, "0123456789") == strlen(group))
+                gid = (gid_t)strtoul(group, NULL, 10);
+            else {
+                snprintf(err, errlen, "listener %s: socket_owner: no group '%s'", c->url_str,
+                         group);
+                return -1;
+            }
+        }
+        if (chown(path, uid, gid) < 0) {
+            snprintf(err, errlen,
+                     "listener %s: socket_owner %s: chown: %s (changing the owner needs root or "
+                     "CAP_CHOWN; a group the collector's user is in works without)",
+                     c->url_str, c->socket_owner, strerror(errno));
+            return -1;
+        }
+    }
+    if (c->socket_mode[0] && chmod(path, (mode_t)strtol(c->socket_mode, NULL, 8)) < 0) {
+        snprintf(err, errlen, "listener %s: socket_mode %s: chmod: %s", c->url_str, c->socket_mode,
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static int listener_bind(ingest_t *in, listener_t *l, char *err, size_t errlen)
 {
     int rc;
     const url_t *u = &l->cfg.url;
     l->in = in;
     l->h.handle.data = l;
+    if (listener_parse_allowlists(l, err, errlen) < 0)
+        return -1;
     if (strcmp(u->scheme, "unix") == 0) {
         l->is_unix = 1;
         if (strlen(u->path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
@@ -672,7 +978,16 @@ static int listener_bind(ingest_t *in, listener_t *l, char *err, size_t errlen)
         uv_pipe_init(in->loop, &l->h.pipe, 0);
         rc = uv_pipe_bind(&l->h.pipe, u->path);
         snprintf(l->name, sizeof l->name, "unix://%.1100s", u->path);
-    } else if (strcmp(u->scheme, "tcp") == 0) {
+        if (rc == 0 && unix_apply_perms(&l->cfg, err, errlen) < 0) {
+            uv_close(&l->h.handle, NULL);
+            l->is_closed = 1;
+            unlink(u->path);
+            return -1;
+        }
+    } else if (strcmp(u->scheme, "tcp") == 0 || strcmp(u->scheme, "tls") == 0) {
+        const char *scheme = u->scheme;
+        if (strcmp(scheme, "tls") == 0 && ingest_tls_ctx_new(&l->cfg, &l->tls, err, errlen) < 0)
+            return -1;
         struct sockaddr_storage ss;
         if (strchr(u->host, ':'))
             rc = uv_ip6_addr(u->host, u->port, (struct sockaddr_in6 *)&ss);
@@ -692,16 +1007,16 @@ static int listener_bind(ingest_t *in, listener_t *l, char *err, size_t errlen)
             uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&ss, &len);
             if (ss.ss_family == AF_INET6) {
                 uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-                snprintf(l->name, sizeof l->name, "tcp://[%s]:%d", ip,
+                snprintf(l->name, sizeof l->name, "%s://[%s]:%d", scheme, ip,
                          ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
             } else {
                 uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-                snprintf(l->name, sizeof l->name, "tcp://%s:%d", ip,
+                snprintf(l->name, sizeof l->name, "%s://%s:%d", scheme, ip,
                          ntohs(((struct sockaddr_in *)&ss)->sin_port));
             }
         }
     } else {
-        snprintf(err, errlen, "listener %s: unknown scheme '%s' (use tcp:// or unix://)",
+        snprintf(err, errlen, "listener %s: unknown scheme '%s' (use tcp://, tls:// or unix://)",
                  l->cfg.url_str, u->scheme);
         return -1;
     }
@@ -794,16 +1109,36 @@ void ingest_free(ingest_t *in)
      */
     for (conn_t *c = in->conns, *next; c; c = next) {
         next = c->next;
-        frame_free(&c->frame);
-        free(c->wbuf);
-        free(c->notice);
-        free(c);
+        conn_free_memory(c);
     }
     in->conns = NULL;
+    for (int i = 0; in->listeners && i < in->n_listeners; i++)
+        ingest_tls_ctx_free(in->listeners[i].tls);
     free(in->listeners);
     jsonw_free(&in->dump);
     jalloc_destroy(&in->heap);
     free(in);
+}
+
+int ingest_reload_tls(ingest_t *in, int *n_reloaded, char *err, size_t errlen)
+{
+    int rc = 0;
+    *n_reloaded = 0;
+    err[0] = '\0';
+    for (int i = 0; i < in->n_listeners; i++) {
+        listener_t *l = &in->listeners[i];
+        char one[1024];
+        if (!l->tls)
+            continue;
+        if (ingest_tls_ctx_reload(l->tls, one, sizeof one) < 0) {
+            size_t off = strlen(err);
+            snprintf(err + off, errlen - off, "%s%s", off ? "; " : "", one);
+            rc = -1;
+            continue;
+        }
+        (*n_reloaded)++;
+    }
+    return rc;
 }
 
 void ingest_get_stats(const ingest_t *in, ingest_stats_t *st)

@@ -44,6 +44,10 @@ void ingest_on_committed(void *ctx, spool_record_t *done);
 /* Stops accepting and reading; each connection gets its final ack and is closed. cb runs on the
  * loop when the last connection is closed (at once if there is none). */
 void ingest_shutdown(ingest_t *in, void (*cb)(void *arg), void *arg);
+/* SIGHUP: every tls:// listener re-reads its certificate, key and client CA; new connections use
+ * them, open ones keep theirs. A listener whose files do not load keeps its old ones (err names
+ * it, -1). *n_reloaded counts the listeners that took new files. */
+int ingest_reload_tls(ingest_t *in, int *n_reloaded, char *err, size_t errlen);
 /* Closes connections that did not finish draining (e.g. a client that never reads). */
 void ingest_force_close(ingest_t *in);
 /* Frees after every handle is closed (after the loop ran the close callbacks). */
@@ -51,6 +55,8 @@ void ingest_free(ingest_t *in);
 
 typedef struct ingest_stats {
     uint64_t lines, events, dead_letters, connections, refused_connections;
+    uint64_t tls_refused;      /* of refused_connections: failed TLS handshakes */
+    uint64_t disallowed_types; /* of dead_letters: types outside a listener's allow_types */
 } ingest_stats_t;
 void ingest_get_stats(const ingest_t *in, ingest_stats_t *st);
 

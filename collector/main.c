@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct daemon {
     cfg_t cfg;
@@ -45,6 +46,24 @@ typedef struct daemon {
 static int synchronous_level(const char *mode)
 {
     return strcmp(mode, "off") == 0 ? 0 : strcmp(mode, "normal") == 0 ? 1 : 2;
+}
+
+/* Hardening: anyone who can write the config could point the collector anywhere, and anyone who can
+ * write the spool's directory could swap the spool or its WAL under it. Such a setup is refused at
+ * start (exit 2), whatever the user the collector runs as. */
+static int refuse_world_writable(const char *path, const char *what, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return 0; /* a missing file is reported by whoever opens it */
+    if (st.st_mode & S_IWOTH) {
+        snprintf(err, errlen,
+                 "%s %s is world-writable (mode %04o): refusing to start; run chmod o-w %s (the "
+                 "collector's files belong to its own user, see README \"Trust at the ingest\")",
+                 what, path, (unsigned)(st.st_mode & 07777), path);
+        return -1;
+    }
+    return 0;
 }
 
 /* Creates the directory that will hold path (spool file, unix socket). */
@@ -80,6 +99,13 @@ static void on_signal(uv_signal_t *h, int signum)
     daemon_t *d = h->data;
     if (signum == SIGHUP) {
         char err[2048];
+        int n_tls = 0;
+        if (ingest_reload_tls(d->ingest, &n_tls, err, sizeof err) < 0)
+            log_error("SIGHUP: TLS files refused, the previous certificates keep serving: %s", err);
+        if (n_tls > 0)
+            log_info("SIGHUP: TLS certificates reloaded on %d listener%s (open connections keep "
+                     "theirs)",
+                     n_tls, n_tls == 1 ? "" : "s");
         if (!d->norm)
             log_info("SIGHUP: normalization is off, nothing to reload; still serving");
         else if (norm_reload(d->norm, err, sizeof err) < 0)
@@ -177,7 +203,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "ocsf-collector: %s\n", err);
         return 2;
     }
+    if (d.cfg.config_path[0] &&
+        refuse_world_writable(d.cfg.config_path, "config file", err, sizeof err) < 0) {
+        fprintf(stderr, "ocsf-collector: %s\n", err);
+        return 2;
+    }
     log_set_level(log_parse_level(d.cfg.log_level));
+    if (geteuid() == 0 && !d.cfg.is_check_config)
+        log_warn("running as root: the collector needs no privilege once its sockets exist; run it "
+                 "as a dedicated user (deploy/systemd/ocsf-collector.service uses User=ocsf)");
     for (int i = 0; i < d.cfg.n_sinks; i++) {
         url_t u;
         url_parse(d.cfg.sinks[i], &u, err, sizeof err);
@@ -208,6 +242,12 @@ int main(int argc, char **argv)
     /* 2. spool and writer */
     if (ensure_parent_dir(d.cfg.spool, err, sizeof err) < 0)
         goto fail;
+    {
+        char dir[CFG_PATH_MAX];
+        util_strlcpy(dir, d.cfg.spool, sizeof dir);
+        if (refuse_world_writable(dirname(dir), "spool directory", err, sizeof err) < 0)
+            goto fail_exit2;
+    }
     for (int i = 0; i < d.cfg.n_listeners; i++)
         if (strcmp(d.cfg.listeners[i].url.scheme, "unix") == 0 &&
             ensure_parent_dir(d.cfg.listeners[i].url.path, err, sizeof err) < 0)

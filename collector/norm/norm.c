@@ -274,6 +274,10 @@ static void peer_record(json_t *unmapped, const norm_peer_t *peer)
         json_object_set_new(c, "gid", json_integer(peer->gid));
     if (peer->pid >= 0)
         json_object_set_new(c, "pid", json_integer(peer->pid));
+    if (peer->tls_subject != NULL)
+        json_object_set_new(c, "tls_subject", json_string(peer->tls_subject));
+    if (peer->tls_cn != NULL && peer->tls_cn[0])
+        json_object_set_new(c, "tls_cn", json_string(peer->tls_cn));
     json_object_set_new(unmapped, "collector", c);
 }
 
@@ -360,9 +364,14 @@ static int passthrough(norm_t *n, json_t *in, const norm_peer_t *peer, long long
             goto oom;
     }
     json_t *um = json_object_get(ev, "unmapped");
-    if (peer != NULL && (um == NULL || json_is_object(um))) {
-        um = um != NULL ? json_copy(um) : json_object();
-        if (um == NULL || json_object_set_new(ev, "unmapped", um) != 0)
+    if (peer != NULL) {
+        /* the peer is always recorded: an `unmapped` that is not an object is kept beside it */
+        json_t *old = um;
+        um = um != NULL && json_is_object(um) ? json_copy(um) : json_object();
+        if (um == NULL || (old != NULL && !json_is_object(old) &&
+                           json_object_set(um, "unmapped_claimed", old) != 0))
+            goto oom;
+        if (json_object_set_new(ev, "unmapped", um) != 0)
             goto oom;
         peer_record(um, peer);
     }

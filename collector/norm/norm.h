@@ -30,9 +30,11 @@ typedef struct norm norm_t;
 
 /* Who sent the event, as the listener saw it. Strings are borrowed for the duration of the call. */
 typedef struct norm_peer {
-    const char *listener; /* "tcp://127.0.0.1:7514" or "unix:///run/x.sock" */
-    const char *addr;     /* "127.0.0.1:51234", "[::1]:5123", or NULL for unix */
-    long uid, gid, pid;   /* unix peer credentials, -1 when unknown */
+    const char *listener;    /* "tcp://127.0.0.1:7514" or "unix:///run/x.sock" */
+    const char *addr;        /* "127.0.0.1:51234", "[::1]:5123", or NULL for unix */
+    long uid, gid, pid;      /* unix peer credentials, -1 when unknown */
+    const char *tls_subject; /* verified client certificate subject (RFC 2253), or NULL */
+    const char *tls_cn;      /* its CN, or NULL */
 } norm_peer_t;
 
 typedef struct norm_stats {

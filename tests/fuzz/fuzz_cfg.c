@@ -34,7 +34,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int i = 0; i < c.n_listeners; i++) {
         FUZZ_CHECK(memchr(c.listeners[i].url_str, '\0', sizeof c.listeners[i].url_str) != NULL);
         FUZZ_CHECK(!strcmp(c.listeners[i].url.scheme, "tcp") ||
+                   !strcmp(c.listeners[i].url.scheme, "tls") ||
                    !strcmp(c.listeners[i].url.scheme, "unix"));
+        FUZZ_CHECK(memchr(c.listeners[i].allow_types, '\0', sizeof c.listeners[i].allow_types));
+        FUZZ_CHECK(
+            memchr(c.listeners[i].allow_identities, '\0', sizeof c.listeners[i].allow_identities));
     }
     for (int i = 0; i < c.n_sinks; i++)
         FUZZ_CHECK(memchr(c.sinks[i], '\0', sizeof c.sinks[i]) != NULL);

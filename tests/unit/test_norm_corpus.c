@@ -174,7 +174,9 @@ static void test_corpus(void **state)
                             json_string_value(json_object_get(p, "addr")),
                             (long)json_integer_value(json_object_get(p, "uid")),
                             (long)json_integer_value(json_object_get(p, "gid")),
-                            (long)json_integer_value(json_object_get(p, "pid"))};
+                            (long)json_integer_value(json_object_get(p, "pid")),
+                            NULL,
+                            NULL};
         if (json_object_get(in, "type") != NULL)
             json_object_set(seen_types, json_string_value(json_object_get(in, "type")),
                             json_true());

@@ -1,0 +1,194 @@
+"""tls:// listeners end to end: handshakes that must succeed or be refused (with the reason logged), the client
+identity recorded in the stored event, TLS 1.2 with a configured cipher, and a certificate reload (SIGHUP) while
+connections keep sending.
+
+Certificates come from tls_util.Pki (the openssl CLI); the client is Python's ssl module.
+"""
+
+import json
+import os
+import re
+import signal
+import ssl
+import threading
+import time
+
+import harness
+import tls_util
+from harness import make_event, scaled
+
+
+class TlsTest(harness.CollectorTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.pki = tls_util.Pki(os.path.join(self.tmp, "pki"))
+        self.other = tls_util.Pki(os.path.join(self.tmp, "pki-other"), name="other")
+        self.server_cert, self.server_key = tls_util.server_context_files(self.pki)
+
+    def start_tls(self, **listener):
+        lst = {"url": "tls://127.0.0.1:0", "cert_file": self.server_cert, "key_file": self.server_key}
+        lst.update(listener)
+        col = self.collector(config={"listen": [lst]}, listen=[])
+        port = int(col.url("tls").rsplit(":", 1)[1])
+        return col, port
+
+    def ctx(self, cert=None, key=None, **kw):
+        return tls_util.client_context(self.pki.cert, cert, key, **kw)
+
+    def send_ok(self, port, ctx, n, prefix, **extra):
+        c = tls_util.TlsClient(port, ctx, timeout=scaled(10))
+        try:
+            c.send_lines([make_event(i, prefix, **extra) for i in range(n)])
+            c.wait_ack(n, scaled(10))
+            return c.sock.version(), c.sock.cipher()
+        finally:
+            c.close()
+
+    def assert_refused(self, col, port, ctx, reason_re):
+        """The handshake fails (at once, or -- TLS 1.3 client auth -- on the first read), nothing is stored, and
+        the log says why."""
+        before = harness.spool_count(col.spool)
+        try:
+            c = tls_util.TlsClient(port, ctx, timeout=scaled(10))
+        except (ssl.SSLError, ConnectionError):
+            pass
+        else:
+            try:
+                with self.assertRaises((ssl.SSLError, EOFError, ConnectionError)):
+                    c.send_lines([make_event(0, "refused")])
+                    c.wait_ack(1, scaled(10))
+            finally:
+                c.close()
+        col.wait_log(r"WARN listener tls://\S+: refusing \S+: TLS handshake failed: .*" + reason_re, scaled(10))
+        time.sleep(0.2)
+        self.assertEqual(harness.spool_count(col.spool), before, "a refused client got an event stored")
+
+    def test_tls_plain_server_auth(self):
+        col, port = self.start_tls()
+        version, _ = self.send_ok(port, self.ctx(), 50, "tls")
+        self.assertIn(version, ("TLSv1.2", "TLSv1.3"))
+        self.assertEqual(harness.spool_count(col.spool), 50)
+        lines = harness.wait_sink_lines(col.sink_path, 50, scaled(10))
+        peer = json.loads(lines[0])["unmapped"]["collector"]
+        self.assertTrue(peer["listener"].startswith("tls://127.0.0.1:"))
+        self.assertNotIn("tls_cn", peer)
+
+    def test_mtls_allowed_and_refused(self):
+        col, port = self.start_tls(client_ca=self.pki.cert, allow_identities=["broker", "policy.internal"])
+        broker = self.pki.issue("broker")
+        by_san = self.pki.issue("agent-7", san=["DNS:policy.internal"])
+        intruder = self.pki.issue("intruder", san=["DNS:intruder.internal"])
+        foreign = self.other.issue("broker", out="foreign-broker")
+        expired = self.pki.issue("broker", expired=True, out="expired-broker")
+
+        self.send_ok(port, self.ctx(*broker), 20, "broker")
+        self.send_ok(port, self.ctx(*by_san), 5, "bysan")
+        self.assertEqual(harness.spool_count(col.spool), 25)
+
+        self.assert_refused(col, port, self.ctx(*intruder),
+                            r"CN=intruder.*not in allow_identities.*DNS:intruder\.internal")
+        self.assert_refused(col, port, self.ctx(*foreign), r"failed verification: unable to get local issuer")
+        self.assert_refused(col, port, self.ctx(*expired), r"failed verification: certificate has expired")
+        self.assert_refused(col, port, self.ctx(), r"did not return a certificate")
+        # refusals do not disturb the listener: an allowed client still gets in
+        self.send_ok(port, self.ctx(*broker), 3, "after")
+        self.assertEqual(harness.spool_count(col.spool), 28)
+
+        lines = harness.wait_sink_lines(col.sink_path, 28, scaled(10))
+        first = json.loads(lines[0])["unmapped"]["collector"]
+        self.assertEqual(first["tls_cn"], "broker")
+        self.assertIn("CN=broker", first["tls_subject"])
+        self.assertRegex(first["addr"], r"^127\.0\.0\.1:\d+$")
+        self.assertEqual(json.loads(lines[20])["unmapped"]["collector"]["tls_cn"], "agent-7")
+
+    def test_identity_overrides_emitter_claim(self):
+        col, port = self.start_tls(client_ca=self.pki.cert, allow_identities=["broker"])
+        broker = self.pki.issue("broker")
+        c = tls_util.TlsClient(port, self.ctx(*broker), timeout=scaled(10))
+        forged = {"class_uid": 4001, "category_uid": 4, "activity_id": 6, "type_uid": 400106, "severity_id": 1,
+                  "time": 1795896000123, "metadata": {"version": "1.8.0", "product": {"name": "x", "vendor_name": "x"}},
+                  "src_endpoint": {"ip": "10.128.4.7"}, "dst_endpoint": {"ip": "140.82.112.6", "port": 443},
+                  "unmapped": {"collector": {"tls_cn": "admin", "uid": 0}}}
+        c.send_lines([json.dumps(forged).encode(), make_event(1, "claim", unmapped={"collector": "root"})])
+        c.wait_ack(2, scaled(10))
+        c.close()
+        lines = harness.wait_sink_lines(col.sink_path, 2, scaled(10))
+        ev = json.loads(lines[0])
+        self.assertEqual(ev["unmapped"]["collector"]["tls_cn"], "broker")
+        self.assertNotIn("uid", ev["unmapped"]["collector"])
+        self.assertEqual(ev["unmapped"]["collector_claimed"], {"tls_cn": "admin", "uid": 0})
+        self.assertEqual(json.loads(lines[1])["unmapped"]["collector"]["tls_cn"], "broker")
+
+    def test_tls12_with_configured_cipher(self):
+        cipher = "ECDHE-ECDSA-AES256-GCM-SHA384"
+        col, port = self.start_tls(ciphers=cipher)
+        version, (name, _, _) = self.send_ok(port, self.ctx(max_version=ssl.TLSVersion.TLSv1_2), 10, "t12")
+        self.assertEqual(version, "TLSv1.2")
+        self.assertEqual(name, cipher)
+        # a client that offers only other TLS 1.2 ciphers is refused
+        self.assert_refused(col, port, self.ctx(max_version=ssl.TLSVersion.TLSv1_2,
+                                                ciphers="ECDHE-ECDSA-AES128-GCM-SHA256"), r"no shared cipher")
+
+    def test_bad_cert_file_refuses_start(self):
+        bad = os.path.join(self.tmp, "missing.pem")
+        col = self.collector(start=False, listen=[], config={
+            "listen": [{"url": "tls://127.0.0.1:0", "cert_file": bad, "key_file": self.server_key}]})
+        col.start(wait_ready=False)
+        self.assertNotEqual(col.wait(scaled(10)), 0)
+        self.assertRegex(col.log(), r"cert_file .*missing\.pem")
+        r = harness.run_collector(["--listen", "tls://127.0.0.1:0", "--check-config"])
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("needs \"cert_file\" and \"key_file\"", r.stderr)
+
+    def test_reload_under_load(self):
+        col, port = self.start_tls()
+        old = tls_util.TlsClient(port, self.ctx(), timeout=scaled(10))
+        self.assertEqual(old.peer_cn(), "collector")
+        stop = threading.Event()
+        errors = []
+
+        def pump():
+            i = 0
+            try:
+                while not stop.is_set():
+                    old.send_lines([make_event(i + k, "load") for k in range(50)])
+                    i += 50
+                    old.wait_ack(i, scaled(10))
+            except Exception as e:  # noqa: BLE001 - reported by the test
+                errors.append(e)
+        t = threading.Thread(target=pump)
+        t.start()
+        time.sleep(0.3)
+        # new certificate in place of the old files, then SIGHUP
+        cert2, key2 = tls_util.server_context_files(self.pki, name="collector-2")
+        os.replace(cert2, self.server_cert)
+        os.replace(key2, self.server_key)
+        col.send_signal(signal.SIGHUP)
+        col.wait_log(r"SIGHUP: TLS certificates reloaded on 1 listener", scaled(10))
+        c2 = tls_util.TlsClient(port, self.ctx(), timeout=scaled(10))
+        self.assertEqual(c2.peer_cn(), "collector-2", "a new connection must get the new certificate")
+        c2.send_lines([make_event(0, "new")])
+        c2.wait_ack(1, scaled(10))
+        c2.close()
+        # a broken key on the next reload keeps the current certificate serving
+        with open(self.server_key, "w") as f:
+            f.write("not a key\n")
+        col.send_signal(signal.SIGHUP)
+        col.wait_log(r"ERROR SIGHUP: TLS files refused, the previous certificates keep serving: .*key_file", scaled(10))
+        c3 = tls_util.TlsClient(port, self.ctx(), timeout=scaled(10))
+        self.assertEqual(c3.peer_cn(), "collector-2")
+        c3.close()
+        time.sleep(0.3)
+        stop.set()
+        t.join(scaled(20))
+        self.assertEqual(errors, [], "the connection opened before the reload failed")
+        self.assertGreater(old.sent, 100)
+        self.assertEqual(old.acks[-1], old.sent)
+        self.assertEqual(old.peer_cn(), "collector")
+        old.close()
+        self.assertEqual(harness.spool_count(col.spool), old.sent + 1)
+
+
+if __name__ == "__main__":
+    harness.main()
