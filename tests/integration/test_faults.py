@@ -129,7 +129,7 @@ class FaultTest(harness.CollectorTestCase):
     def test_disk_full_pushes_back_then_recovers(self):
         mnt = os.path.join(self.tmp, "small")
         os.mkdir(mnt)
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", mnt],
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0755", "tmpfs", mnt],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         if r.returncode != 0:
             self.skipTest("cannot mount a small tmpfs here (needs root): %s" % r.stdout.decode().strip())
