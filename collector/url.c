@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 
@@ -402,4 +403,20 @@ void url_format(const url_t *u, char *buf, size_t len)
         snprintf(port, sizeof(port), ":%d", u->port);
     snprintf(buf, len, "%s://%s%s%s%s%s%s%s", u->scheme, is_v6 ? "[" : "", u->host,
              is_v6 ? "]" : "", port, u->path, u->query[0] ? "?" : "", u->query);
+}
+
+int url_query_long(const url_t *u, const char *key, long min, long max, long *out, const char *what,
+                   char *err, size_t errlen)
+{
+    char v[32], *end = NULL;
+    int rc = url_query_get(u, key, v, sizeof v);
+    if (rc == 0)
+        return 0;
+    long n = rc == 1 ? strtol(v, &end, 10) : 0;
+    if (rc < 0 || end == v || *end || n < min || n > max) {
+        snprintf(err, errlen, "%s: %s must be an integer in %ld..%ld", what, key, min, max);
+        return -1;
+    }
+    *out = n;
+    return 1;
 }

@@ -46,6 +46,10 @@ int url_parse(const char *s, url_t *out, char *err, size_t errlen);
  * key wins; "key" without '=' is found with the empty value; '+' is kept as '+'. val may be NULL
  * (vallen 0) to test presence only. */
 int url_query_get(const url_t *u, const char *key, char *val, size_t vallen);
+/* An integer query option in [min, max]: 0 absent (*out untouched), 1 set, -1 with err
+ * "KEY must be an integer in MIN..MAX" (prefixed with what, e.g. "HEC sink"). */
+int url_query_long(const url_t *u, const char *key, long min, long max, long *out, const char *what,
+                   char *err, size_t errlen);
 
 /* Formats u back to a canonical string (for logs): IPv6 hosts get their brackets back, unix and
  * file URLs print as scheme:///path. Always NUL-terminates when len > 0 (truncates to fit). */

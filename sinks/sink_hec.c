@@ -661,17 +661,7 @@ static int hec_token(sink_t *s, const url_t *url, char *tok, size_t toklen, char
 static int opt_int(const url_t *url, const char *key, long min, long max, long *out, char *err,
                    size_t errlen)
 {
-    char v[32], *end;
-    int rc = url_query_get(url, key, v, sizeof v);
-    if (rc == 0)
-        return 0;
-    long n = rc == 1 ? strtol(v, &end, 10) : 0;
-    if (rc < 0 || end == v || *end || n < min || n > max) {
-        snprintf(err, errlen, "HEC sink: %s must be an integer in %ld..%ld", key, min, max);
-        return -1;
-    }
-    *out = n;
-    return 0;
+    return url_query_long(url, key, min, max, out, "HEC sink", err, errlen) < 0 ? -1 : 0;
 }
 
 /* ,"host":H,"source":S[,"index":I] with JSON escaping. */

@@ -536,17 +536,11 @@ static void syslog_close(sink_t *s)
 static int opt_int(const url_t *url, const char *key, int min, int max, int *out, char *err,
                    size_t errlen)
 {
-    char v[32], *end;
-    int rc = url_query_get(url, key, v, sizeof v);
-    if (rc == 0)
-        return 0;
-    long n = rc == 1 ? strtol(v, &end, 10) : 0;
-    if (rc < 0 || end == v || *end || n < min || n > max) {
-        snprintf(err, errlen, "syslog sink: %s must be an integer in %d..%d", key, min, max);
-        return -1;
-    }
-    *out = (int)n;
-    return 0;
+    long n = 0;
+    int rc = url_query_long(url, key, min, max, &n, "syslog sink", err, errlen);
+    if (rc == 1)
+        *out = (int)n;
+    return rc < 0 ? -1 : 0;
 }
 
 static int syslog_tls_setup(sink_t *s, const url_t *url, char *err, size_t errlen)
