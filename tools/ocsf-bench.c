@@ -88,13 +88,7 @@ enum bench_opt_id {
     OPT_VERSION,
 };
 
-static const struct bench_option {
-    enum bench_opt_id id;
-    const char *name;
-    const char *short_name; /* NULL when none */
-    const char *arg;        /* NULL: a flag without value */
-    const char *help;
-} bench_options[] = {
+static const tool_option_t bench_options[] = {
     {OPT_TO, "--to", NULL, "URL", "load a running collector (tcp://HOST:PORT or unix:///path)"},
     {OPT_SPAWN, "--spawn", NULL, "PATH",
      "start PATH (an ocsf-collector) in a temp dir with a file sink, load it, stop it"},
@@ -138,13 +132,7 @@ static void bench_usage(FILE *f)
     fprintf(f, "usage: ocsf-bench --to URL | --spawn PATH [options]\n\n"
                "Loads an ocsf-collector with realistic events and reports throughput and ack "
                "latency.\n\n");
-    for (size_t i = 0; i < sizeof(bench_options) / sizeof(bench_options[0]); i++) {
-        const struct bench_option *o = &bench_options[i];
-        char left[48];
-        snprintf(left, sizeof(left), "%s%s%s%s%s", o->short_name ? o->short_name : "",
-                 o->short_name ? ", " : "", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
-        fprintf(f, "  %-24s %s\n", left, o->help);
-    }
+    tool_option_usage(f, bench_options, sizeof(bench_options) / sizeof(bench_options[0]), 24);
     fprintf(f,
             "\nExit status: 0 every connection got its final ack, 1 otherwise, 2 usage error.\n");
 }
@@ -177,35 +165,16 @@ static int bench_parse_args(int argc, char **argv, struct bench_config *cfg)
         return -1;
     }
     for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        const struct bench_option *opt = NULL;
         const char *value = NULL;
-
-        for (size_t k = 0; k < sizeof(bench_options) / sizeof(bench_options[0]); k++) {
-            const struct bench_option *o = &bench_options[k];
-            size_t n = strlen(o->name);
-            if (strncmp(arg, o->name, n) == 0 && (arg[n] == '\0' || (arg[n] == '=' && o->arg))) {
-                opt = o;
-                value = arg[n] == '=' ? arg + n + 1 : NULL;
-                break;
-            }
-            if (o->short_name && strcmp(arg, o->short_name) == 0) {
-                opt = o;
-                break;
-            }
-        }
+        char err[256];
+        const tool_option_t *opt =
+            tool_option_next(bench_options, sizeof(bench_options) / sizeof(bench_options[0]), argc,
+                             argv, &i, &value, err, sizeof(err));
         if (!opt) {
-            fprintf(stderr, "ocsf-bench: unknown argument %s (see --help)\n", arg);
+            fprintf(stderr, "ocsf-bench: %s\n", err);
             return -1;
         }
-        if (opt->arg && !value) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "ocsf-bench: %s needs a value (%s)\n", opt->name, opt->arg);
-                return -1;
-            }
-            value = argv[++i];
-        }
-        switch (opt->id) {
+        switch ((enum bench_opt_id)opt->id) {
         case OPT_TO:
             cfg->to = value;
             break;

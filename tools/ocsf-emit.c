@@ -41,21 +41,18 @@
 enum emit_opt_id { OPT_TO, OPT_ACK, OPT_TIMEOUT, OPT_TYPE, OPT_QUIET, OPT_HELP, OPT_VERSION };
 
 /* The command line: parsing and --help both come from this table. */
-static const struct emit_option {
-    enum emit_opt_id id;
-    const char *name;
-    const char *arg; /* NULL: a flag without value */
-    const char *help;
-} emit_options[] = {
-    {OPT_TO, "--to", "URL", "collector to send to: tcp://HOST:PORT or unix:///path (required)"},
-    {OPT_ACK, "--ack", NULL, "wait for the final ack; exit 1 unless it covers every line sent"},
-    {OPT_TIMEOUT, "--timeout", "SECONDS",
+static const tool_option_t emit_options[] = {
+    {OPT_TO, "--to", NULL, "URL",
+     "collector to send to: tcp://HOST:PORT or unix:///path (required)"},
+    {OPT_ACK, "--ack", NULL, NULL,
+     "wait for the final ack; exit 1 unless it covers every line sent"},
+    {OPT_TIMEOUT, "--timeout", NULL, "SECONDS",
      "limit for connecting, for a stalled send and for the final ack (default 10)"},
-    {OPT_TYPE, "--type", "T",
+    {OPT_TYPE, "--type", NULL, "T",
      "send one event {\"type\":T,...}; KEY=VALUE adds a string, KEY:=JSON a raw JSON value"},
-    {OPT_QUIET, "--quiet", NULL, "print only errors"},
-    {OPT_HELP, "--help", NULL, "show this help"},
-    {OPT_VERSION, "--version", NULL, "print the version"},
+    {OPT_QUIET, "--quiet", NULL, NULL, "print only errors"},
+    {OPT_HELP, "--help", NULL, NULL, "show this help"},
+    {OPT_VERSION, "--version", NULL, NULL, "print the version"},
 };
 
 struct emit_config {
@@ -90,12 +87,7 @@ static void emit_usage(FILE *f)
     fprintf(f, "usage: ocsf-emit --to URL [--ack] [--timeout SECONDS] [--quiet] < events.ndjson\n"
                "       ocsf-emit --to URL [--ack] --type T [KEY=VALUE | KEY:=JSON ...]\n\n"
                "Sends NDJSON events to an ocsf-collector (one JSON object per line).\n\n");
-    for (size_t i = 0; i < sizeof(emit_options) / sizeof(emit_options[0]); i++) {
-        char left[40];
-        snprintf(left, sizeof(left), "%s%s%s", emit_options[i].name, emit_options[i].arg ? " " : "",
-                 emit_options[i].arg ? emit_options[i].arg : "");
-        fprintf(f, "  %-20s %s\n", left, emit_options[i].help);
-    }
+    tool_option_usage(f, emit_options, sizeof(emit_options) / sizeof(emit_options[0]), 20);
     fprintf(f, "\nExit status: 0 ok, 1 runtime failure, 2 usage error.\n");
 }
 
@@ -112,34 +104,21 @@ static int emit_parse_args(int argc, char **argv, struct emit_config *cfg)
     }
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
-        const struct emit_option *opt = NULL;
+        const tool_option_t *opt = NULL;
         const char *value = NULL;
 
         if (strncmp(arg, "--", 2) != 0) {
             cfg->fields[cfg->field_count++] = argv[i];
             continue;
         }
-        for (size_t k = 0; k < sizeof(emit_options) / sizeof(emit_options[0]); k++) {
-            size_t n = strlen(emit_options[k].name);
-            if (strncmp(arg, emit_options[k].name, n) == 0 &&
-                (arg[n] == '\0' || (arg[n] == '=' && emit_options[k].arg))) {
-                opt = &emit_options[k];
-                value = arg[n] == '=' ? arg + n + 1 : NULL;
-                break;
-            }
-        }
+        char err[256];
+        opt = tool_option_next(emit_options, sizeof(emit_options) / sizeof(emit_options[0]), argc,
+                               argv, &i, &value, err, sizeof(err));
         if (!opt) {
-            fprintf(stderr, "ocsf-emit: unknown option %s (see --help)\n", arg);
+            fprintf(stderr, "ocsf-emit: %s\n", err);
             return -1;
         }
-        if (opt->arg && !value) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "ocsf-emit: %s needs a value (%s)\n", opt->name, opt->arg);
-                return -1;
-            }
-            value = argv[++i];
-        }
-        switch (opt->id) {
+        switch ((enum emit_opt_id)opt->id) {
         case OPT_TO:
             cfg->to = value;
             break;

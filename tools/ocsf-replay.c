@@ -24,6 +24,7 @@
 #include "replay.h"
 #include "sink.h"
 #include "spool.h"
+#include "tool_net.h"
 #include "util.h"
 
 #include <errno.h>
@@ -62,40 +63,36 @@ enum opt_id {
     O_VERSION
 };
 
-static const struct {
-    const char *flag;
-    int id;
-    const char *arg; /* NULL: takes no value */
-    const char *help;
-} options[] = {
-    {"--spool", O_SPOOL, "PATH", "the collector's SQLite spool (opened read-only)"},
-    {"--from-kafka", O_FROM_KAFKA, "BROKERS/TOPIC",
+static const tool_option_t options[] = {
+    {O_SPOOL, "--spool", NULL, "PATH", "the collector's SQLite spool (opened read-only)"},
+    {O_FROM_KAFKA, "--from-kafka", NULL, "BROKERS/TOPIC",
      "read a topic instead (h1:9092,h2:9092/ocsf-events), from the offsets for --since"},
-    {"--since", O_SINCE, "T",
+    {O_SINCE, "--since", NULL, "T",
      "event time >= T: RFC 3339 (2026-11-28T14:00:00Z) or ago (90m, 2h, 3d)"},
-    {"--until", O_UNTIL, "T", "event time < T (same forms)"},
-    {"--user", O_USER, "NAME", "the envelope's user"},
-    {"--workspace", O_WORKSPACE, "NAME", "the envelope's workspace"},
-    {"--class", O_CLASS, "C", "OCSF class uid or name (3002, authentication); repeatable (any of)"},
-    {"--activity", O_ACTIVITY, "A", "activity_id, or activity name (Logon, Refuse)"},
-    {"--status", O_STATUS, "S", "success, failure, unknown, other or a status_id"},
-    {"--where", O_WHERE, "PATH=VALUE",
+    {O_UNTIL, "--until", NULL, "T", "event time < T (same forms)"},
+    {O_USER, "--user", NULL, "NAME", "the envelope's user"},
+    {O_WORKSPACE, "--workspace", NULL, "NAME", "the envelope's workspace"},
+    {O_CLASS, "--class", NULL, "C",
+     "OCSF class uid or name (3002, authentication); repeatable (any of)"},
+    {O_ACTIVITY, "--activity", NULL, "A", "activity_id, or activity name (Logon, Refuse)"},
+    {O_STATUS, "--status", NULL, "S", "success, failure, unknown, other or a status_id"},
+    {O_WHERE, "--where", NULL, "PATH=VALUE",
      "any OCSF field by dotted path (glob with * ?); repeatable (all of)"},
-    {"--limit", O_LIMIT, "N", "stop after N matching events"},
-    {"--format", O_FORMAT, "F", "ndjson (default), table (a timeline), csv"},
-    {"--count", O_COUNT, NULL, "print counts per class and status instead of events"},
-    {"--to", O_TO, "SINK_URL",
+    {O_LIMIT, "--limit", NULL, "N", "stop after N matching events"},
+    {O_FORMAT, "--format", NULL, "F", "ndjson (default), table (a timeline), csv"},
+    {O_COUNT, "--count", NULL, NULL, "print counts per class and status instead of events"},
+    {O_TO, "--to", NULL, "SINK_URL",
      "re-ship the selection through a sink (file, kafka, hec, syslog...)"},
-    {"--rate", O_RATE, "N/s", "with --to: at most N events per second"},
-    {"--kafka-lateness", O_KAFKA_LATENESS, "D",
+    {O_RATE, "--rate", NULL, "N/s", "with --to: at most N events per second"},
+    {O_KAFKA_LATENESS, "--kafka-lateness", NULL, "D",
      "with --from-kafka: stop a partition once its message time passes --until by D [5m]"},
-    {"--schemas-dir", O_SCHEMAS_DIR, "DIR", "OCSF schema tables (class names and captions)"},
-    {"--explain", O_EXPLAIN, NULL, "print SQLite's query plan for the selection and exit"},
-    {"--verify", O_VERIFY, NULL,
+    {O_SCHEMAS_DIR, "--schemas-dir", NULL, "DIR", "OCSF schema tables (class names and captions)"},
+    {O_EXPLAIN, "--explain", NULL, NULL, "print SQLite's query plan for the selection and exit"},
+    {O_VERIFY, "--verify", NULL, NULL,
      "with --spool: recompute the hash chain, report the first broken link, deleted ranges, "
      "altered events, a truncated spool (exit 1)"},
-    {"--help", O_HELP, NULL, "this help"},
-    {"--version", O_VERSION, NULL, "print the version"},
+    {O_HELP, "--help", NULL, NULL, "this help"},
+    {O_VERSION, "--version", NULL, NULL, "print the version"},
 };
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
@@ -113,12 +110,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: ocsf-replay --spool PATH | --from-kafka BROKERS/TOPIC [filters] [output]\n"
                  "Investigate and re-ship stored OCSF events. Filters combine (AND).\n\n");
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        char left[64];
-        snprintf(left, sizeof left, "%s%s%s", options[i].flag, options[i].arg ? " " : "",
-                 options[i].arg ? options[i].arg : "");
-        fprintf(out, "  %-28s %s\n", left, options[i].help);
-    }
+    tool_option_usage(out, options, N_OPTIONS, 28);
     fprintf(out,
             "\nsinks in this build: %s\n"
             "exit codes: 0 ok, 1 runtime failure, 2 usage error\n",
@@ -144,23 +136,12 @@ static int parse_args(int argc, char **argv, args_t *a, char *err, size_t errlen
     replay_filter_init(&a->f);
     a->lateness_ms = 5 * 60 * 1000;
     for (int i = 1; i < argc; i++) {
-        size_t k;
-        for (k = 0; k < N_OPTIONS; k++)
-            if (strcmp(argv[i], options[k].flag) == 0)
-                break;
-        if (k == N_OPTIONS) {
-            snprintf(err, errlen, "unknown option '%.100s' (see --help)", argv[i]);
-            return -1;
-        }
         const char *v = NULL;
-        if (options[k].arg) {
-            if (i + 1 >= argc) {
-                snprintf(err, errlen, "%s needs a value (%s)", options[k].flag, options[k].arg);
-                return -1;
-            }
-            v = argv[++i];
-        }
-        switch (options[k].id) {
+        const tool_option_t *opt =
+            tool_option_next(options, N_OPTIONS, argc, argv, &i, &v, err, errlen);
+        if (!opt)
+            return -1;
+        switch (opt->id) {
         case O_SPOOL:
             a->spool = v;
             break;
@@ -169,16 +150,15 @@ static int parse_args(int argc, char **argv, args_t *a, char *err, size_t errlen
             break;
         case O_SINCE:
         case O_UNTIL:
-            if (replay_parse_time(v, now,
-                                  options[k].id == O_SINCE ? &a->f.since_ms : &a->f.until_ms, err,
+            if (replay_parse_time(v, now, opt->id == O_SINCE ? &a->f.since_ms : &a->f.until_ms, err,
                                   errlen) < 0)
                 return -1;
             break;
         case O_USER:
         case O_WORKSPACE: {
-            char *dst = options[k].id == O_USER ? a->f.user : a->f.workspace;
+            char *dst = opt->id == O_USER ? a->f.user : a->f.workspace;
             if (!*v || util_strlcpy(dst, v, sizeof a->f.user) < 0) {
-                snprintf(err, errlen, "%s: empty or longer than %zu bytes", options[k].flag,
+                snprintf(err, errlen, "%s: empty or longer than %zu bytes", opt->name,
                          sizeof a->f.user - 1);
                 return -1;
             }

@@ -333,3 +333,41 @@ void tool_sanitize(char *s)
             *s = '?';
     }
 }
+
+const tool_option_t *tool_option_next(const tool_option_t *opts, size_t n, int argc, char **argv,
+                                      int *i, const char **value, char *err, size_t errlen)
+{
+    const char *arg = argv[*i];
+    *value = NULL;
+    for (size_t k = 0; k < n; k++) {
+        const tool_option_t *o = &opts[k];
+        size_t len = strlen(o->name);
+        int is_long =
+            strncmp(arg, o->name, len) == 0 && (arg[len] == '\0' || (arg[len] == '=' && o->arg));
+        if (!is_long && !(o->short_name && strcmp(arg, o->short_name) == 0))
+            continue;
+        if (is_long && arg[len] == '=')
+            *value = arg + len + 1;
+        else if (o->arg) {
+            if (*i + 1 >= argc) {
+                snprintf(err, errlen, "%s needs a value (%s)", o->name, o->arg);
+                return NULL;
+            }
+            *value = argv[++*i];
+        }
+        return o;
+    }
+    snprintf(err, errlen, "unknown option '%.200s' (see --help)", arg);
+    return NULL;
+}
+
+void tool_option_usage(FILE *f, const tool_option_t *opts, size_t n, int width)
+{
+    for (size_t k = 0; k < n; k++) {
+        const tool_option_t *o = &opts[k];
+        char left[96];
+        snprintf(left, sizeof left, "%s%s%s%s%s", o->short_name ? o->short_name : "",
+                 o->short_name ? ", " : "", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+        fprintf(f, "  %-*s %s\n", width, left, o->help);
+    }
+}

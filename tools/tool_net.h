@@ -1,6 +1,6 @@
-/* tool_net.h - client-side helpers shared by ocsf-emit and ocsf-bench: connecting to a collector
- * URL, decoding the collector's replies (the wire protocol of DESIGN.md), the monotonic clock and
- * command-line number parsing.
+/* tool_net.h - helpers shared by the command-line tools: connecting to a collector URL, decoding
+ * the collector's replies (the wire protocol of DESIGN.md), the monotonic clock, and the
+ * table-driven command line (one option table gives parsing and --help).
  *
  * Wire protocol (contract): the client sends one JSON object per '\n'-terminated line; the
  * collector answers on the same connection with `{"ack":N}\n` (N = lines of this connection now
@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "url.h"
 
@@ -52,6 +53,23 @@ void tool_reply_feed(tool_reply_reader_t *r, const char *data, size_t n,
 /* Reads everything available on non-blocking fd and feeds it. Returns 0 when the read would
  * block, 1 at end of stream (the collector closed), -1 on error (errno set). */
 int tool_reply_read(tool_reply_reader_t *r, int fd, const tool_reply_ops_t *ops, void *ctx);
+
+/* One command-line option: "--name VALUE", "--name=VALUE", or the short name. */
+typedef struct tool_option {
+    int id;
+    const char *name;
+    const char *short_name; /* NULL when none */
+    const char *arg;        /* NULL: a flag without value; else the value's name for --help */
+    const char *help;
+} tool_option_t;
+
+/* Matches argv[*i] against the n options. Returns the option, with *value the value (NULL for a
+ * flag) and *i moved past a value given as the next argument; or NULL with err saying what was
+ * wrong (unknown option, missing value). */
+const tool_option_t *tool_option_next(const tool_option_t *opts, size_t n, int argc, char **argv,
+                                      int *i, const char **value, char *err, size_t errlen);
+/* Prints "  -s, --name ARG   help" lines, the left column `width` wide. */
+void tool_option_usage(FILE *f, const tool_option_t *opts, size_t n, int width);
 
 /* Parses a decimal integer in [min, max] (the whole string). 0 or -1. */
 int tool_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
