@@ -66,12 +66,7 @@ int norm_open(const char *schemas_dir, const char *mappings_dir, norm_t **out, c
 {
     norm_t *n = NULL;
     int rc = -1;
-    if (schemas_dir == NULL)
-        schemas_dir = getenv("OCSF_SCHEMAS_DIR");
-#ifdef OCSF_SCHEMAS_DIR
-    if (schemas_dir == NULL)
-        schemas_dir = OCSF_SCHEMAS_DIR;
-#endif
+    schemas_dir = schema_dir_or_default(schemas_dir);
     if (schemas_dir == NULL || out == NULL) {
         set_err(err, errlen, "norm_open: no schemas directory");
         return -1;

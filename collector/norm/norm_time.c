@@ -24,6 +24,30 @@
 
 /* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (H. Hinnant's days_from_civil).
  */
+/* An optional ".ddd..." at *p: milliseconds from the first three digits (more are allowed and
+ * dropped), *p moved past it. 0, or -1 for a '.' without digits. */
+static int parse_frac_ms(const char **pp, const char *end, long long *frac_ms)
+{
+    const char *p = *pp;
+    *frac_ms = 0;
+    if (p >= end || *p != '.')
+        return 0;
+    p++;
+    int fd = 0;
+    while (p < end && isdigit((unsigned char)*p)) {
+        if (fd < 3)
+            *frac_ms = *frac_ms * 10 + (*p - '0');
+        fd++;
+        p++;
+    }
+    if (fd == 0)
+        return -1;
+    for (int k = fd; k < 3; k++)
+        *frac_ms *= 10;
+    *pp = p;
+    return 0;
+}
+
 static long long days_from_civil(long long y, unsigned m, unsigned d)
 {
     y -= m <= 2;
@@ -78,20 +102,8 @@ static int parse_epoch_text(const char *p, const char *end, long long *ms)
     if (n == 0)
         return -1;
     long long frac_ms = 0;
-    if (p < end && *p == '.') {
-        p++;
-        int fd = 0;
-        while (p < end && isdigit((unsigned char)*p)) {
-            if (fd < 3)
-                frac_ms = frac_ms * 10 + (*p - '0');
-            fd++;
-            p++;
-        }
-        if (fd == 0)
-            return -1;
-        for (int i = fd; i < 3; i++)
-            frac_ms *= 10;
-    }
+    if (parse_frac_ms(&p, end, &frac_ms) < 0)
+        return -1;
     if (p != end)
         return -1;
     long long v = whole < NORM_EPOCH_S_LIMIT ? whole * 1000 + frac_ms : whole;
@@ -134,20 +146,8 @@ int norm_time_parse(const char *text, size_t len, long long *ms, int *tz_min, in
     if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 60)
         return -1;
     long long frac_ms = 0;
-    if (p < end && *p == '.') {
-        p++;
-        int fd = 0;
-        while (p < end && isdigit((unsigned char)*p)) {
-            if (fd < 3)
-                frac_ms = frac_ms * 10 + (*p - '0');
-            fd++;
-            p++;
-        }
-        if (fd == 0)
-            return -1;
-        for (int k = fd; k < 3; k++)
-            frac_ms *= 10;
-    }
+    if (parse_frac_ms(&p, end, &frac_ms) < 0)
+        return -1;
     if (p >= end)
         return -1; /* RFC 3339 requires Z or an offset */
     int off = 0;

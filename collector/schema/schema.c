@@ -905,12 +905,7 @@ int schema_load(const char *schemas_dir, schema_t **out, char *err, size_t errle
         errlen = sizeof(scratch);
     }
     err[0] = '\0';
-    if (schemas_dir == NULL)
-        schemas_dir = getenv("OCSF_SCHEMAS_DIR");
-#ifdef OCSF_SCHEMAS_DIR
-    if (schemas_dir == NULL)
-        schemas_dir = OCSF_SCHEMAS_DIR;
-#endif
+    schemas_dir = schema_dir_or_default(schemas_dir);
     if (schemas_dir == NULL || out == NULL) {
         snprintf(err, errlen, "schema_load: no schemas directory");
         return -1;
@@ -1140,4 +1135,15 @@ const char *schema_attr_profile(const schema_t *s, int class_uid, const char *pa
     const char *profile = NULL;
     const struct schema_attr *a = resolve_path(s, class_uid, path, &profile);
     return a != NULL ? profile : NULL;
+}
+
+const char *schema_dir_or_default(const char *dir)
+{
+    if (dir == NULL)
+        dir = getenv("OCSF_SCHEMAS_DIR");
+#ifdef OCSF_SCHEMAS_DIR
+    if (dir == NULL)
+        dir = OCSF_SCHEMAS_DIR;
+#endif
+    return dir;
 }

@@ -107,4 +107,8 @@ const char *schema_attr_profile(const schema_t *s, int class_uid, const char *pa
  * allocation; thread-safe. */
 int schema_validate(const schema_t *s, const json_t *event, char *reasons, size_t len);
 
+/* The schemas directory to use: dir, else $OCSF_SCHEMAS_DIR, else the build's default (may be
+ * NULL when none). */
+const char *schema_dir_or_default(const char *dir);
+
 #endif /* OCSF_SCHEMA_H */
