@@ -321,14 +321,29 @@ static const struct schema_type *find_type(const struct schema *s, const char *n
     return NULL;
 }
 
+/* The start of every top-level section: v must be an object (non-empty when is_nonempty);
+ * returns an arena array of its size (plus extra) elements of elem bytes, *n its size, or NULL
+ * with the error set. */
+static void *load_section(struct loader *ld, const json_t *v, const char *field, int is_nonempty,
+                          size_t elem, size_t extra, size_t *n)
+{
+    if (!json_is_object(v) || (is_nonempty && json_object_size(v) == 0)) {
+        load_fail(ld, "field %s missing, not an object%s", field, is_nonempty ? " or empty" : "");
+        return NULL;
+    }
+    *n = json_object_size(v);
+    void *arr = arena_alloc(ld->arena, (*n + extra) * elem);
+    if (arr == NULL)
+        load_oom(ld);
+    return arr;
+}
+
 static int load_types(struct loader *ld, const json_t *types)
 {
-    if (!json_is_object(types))
-        return load_fail(ld, "field types missing or not an object");
-    size_t n = json_object_size(types);
-    struct schema_type *arr = arena_alloc(ld->arena, n * sizeof(*arr));
+    size_t n;
+    struct schema_type *arr = load_section(ld, types, "types", 0, sizeof(*arr), 0, &n);
     if (arr == NULL)
-        return load_oom(ld);
+        return -1;
     size_t i = 0;
     const char *name;
     json_t *t;
@@ -375,15 +390,13 @@ static int load_types(struct loader *ld, const json_t *types)
 
 static int load_profiles(struct loader *ld, const json_t *profiles)
 {
-    if (!json_is_object(profiles))
-        return load_fail(ld, "field profiles missing or not an object");
-    size_t n = json_object_size(profiles);
+    size_t n;
+    const char **arr = load_section(ld, profiles, "profiles", 0, sizeof(*arr), 1, &n);
+    if (arr == NULL)
+        return -1;
     if (n > SCHEMA_MAX_PROFILES)
         return load_fail(ld, "profiles: %zu profiles, at most %d supported", n,
                          SCHEMA_MAX_PROFILES);
-    const char **arr = arena_alloc(ld->arena, (n + 1) * sizeof(*arr));
-    if (arr == NULL)
-        return load_oom(ld);
     size_t i = 0;
     const char *name;
     json_t *p;
@@ -399,12 +412,10 @@ static int load_profiles(struct loader *ld, const json_t *profiles)
 
 static int load_categories(struct loader *ld, const json_t *cats)
 {
-    if (!json_is_object(cats))
-        return load_fail(ld, "field categories missing or not an object");
-    size_t n = json_object_size(cats);
-    struct schema_category *arr = arena_alloc(ld->arena, n * sizeof(*arr));
+    size_t n;
+    struct schema_category *arr = load_section(ld, cats, "categories", 0, sizeof(*arr), 0, &n);
     if (arr == NULL)
-        return load_oom(ld);
+        return -1;
     size_t i = 0;
     const char *name;
     json_t *c;
@@ -705,12 +716,10 @@ static int load_constraints(struct loader *ld, struct schema_def *def, const jso
 
 static int load_objects(struct loader *ld, const json_t *objects)
 {
-    if (!json_is_object(objects) || json_object_size(objects) == 0)
-        return load_fail(ld, "field objects missing or empty");
-    size_t n = json_object_size(objects);
-    struct schema_def *arr = arena_alloc(ld->arena, n * sizeof(*arr));
+    size_t n;
+    struct schema_def *arr = load_section(ld, objects, "objects", 1, sizeof(*arr), 0, &n);
     if (arr == NULL)
-        return load_oom(ld);
+        return -1;
     size_t i = 0;
     const char *name;
     json_t *o;
@@ -804,13 +813,13 @@ static int load_class(struct loader *ld, struct schema_def *def, const char *nam
 
 static int load_classes(struct loader *ld, const json_t *classes)
 {
-    if (!json_is_object(classes) || json_object_size(classes) == 0)
-        return load_fail(ld, "field classes missing or empty");
-    size_t n = json_object_size(classes);
-    struct schema_def *arr = arena_alloc(ld->arena, n * sizeof(*arr));
+    size_t n;
+    struct schema_def *arr = load_section(ld, classes, "classes", 1, sizeof(*arr), 0, &n);
+    if (arr == NULL)
+        return -1;
     size_t cap = pow2_at_least(n * 2);
     uint32_t *slots = arena_alloc(ld->arena, cap * sizeof(*slots));
-    if (arr == NULL || slots == NULL)
+    if (slots == NULL)
         return load_oom(ld);
     size_t i = 0;
     const char *name;
