@@ -1,12 +1,13 @@
 """The durability claim under kill -9.
 
 A python emitter streams 100,000 events with unique ids and tracks acks.  The daemon is killed with SIGKILL at
-20+ random moments and restarted on the same spool and sink each time; the emitter reconnects and resends from
+20 random points of the stream (chosen as line positions, so every kill lands while the emitter is sending, however
+slow the build is to restart) and restarted on the same spool and sink each time; the emitter reconnects and resends from
 its last acked line, as a real emitter would.  At the end the sink must hold every acked id, first appearances
 must follow the send order, nothing that was never sent may appear (no torn or invented lines), and the events
 table must not hold an id twice.
 
-OCSF_KILL9_SEED=<n> replays one run's random delays.  Under OCSF_SANITIZE=1 the event count and pace are scaled
+OCSF_KILL9_SEED=<n> replays one run's random kill points.  Under OCSF_SANITIZE=1 the event count and pace are scaled
 down; the number of kill points is not.
 """
 
@@ -34,6 +35,8 @@ class AckTrackingEmitter(threading.Thread):
         self.lines = lines
         self.acked = 0            # lines[0:acked] are durable (acknowledged)
         self.connections = 0
+        self.sent_hw = 0          # highest line position ever sent: the kill points are chosen on it
+        self.sends = 0            # chunks sent, over all connections
         self.resent = 0
         self.resent_ranges = []   # [from, to) line ranges sent again after a kill
         self.done = threading.Event()
@@ -97,6 +100,8 @@ class AckTrackingEmitter(threading.Thread):
                 except OSError:
                     break
                 pos += len(chunk)
+                self.sent_hw = max(self.sent_hw, pos)
+                self.sends += 1
                 time.sleep(self.pace)
             elif pos >= n and not half_closed:
                 try:
@@ -134,9 +139,16 @@ class Kill9Test(harness.CollectorTestCase):
         emitter.start()
         kills_mid_stream = 0
         acked_at_kill = []
+        # kill points: line positions spread over the stream, away from its very end
+        points = sorted(rnd.sample(range(CHUNK, max(CHUNK + KILLS, N_EVENTS - 2 * CHUNK)), KILLS))
         try:
-            for _ in range(KILLS):
-                time.sleep(rnd.uniform(0.05, 0.6) * harness.FACTOR)
+            for point in points:
+                # past the point, and at least one chunk sent to this daemon (points may lie close together)
+                sends_before = emitter.sends
+                harness.wait_until(lambda: (emitter.sent_hw >= point and emitter.sends > sends_before)
+                                   or emitter.done.is_set(), scaled(60),
+                                   interval=0.002, what="the emitter to send line %d" % point)
+                time.sleep(rnd.uniform(0, 0.05))   # sometimes with lines in flight, sometimes just acked
                 if not emitter.done.is_set():
                     kills_mid_stream += 1
                 acked_at_kill.append(emitter.acked)
