@@ -126,19 +126,23 @@ class ReloadTest(harness.CollectorTestCase):
         col = self.start()
         good = self.table_with("agent.custom_probe")
         bad = self.table_with("agent.custom_probe", fields={"entity.no_such_attribute": "vm"})
-        n_conns, per_conn = 3, 4000
+        n_conns, min_per_conn = 3, 2000
         sent = {}
         failures = []
+        stop = threading.Event()
 
         def stream(k):
+            # streams until the main thread has done its reloads (and at least min_per_conn lines), so the
+            # reloads always interleave with the load however fast or slow the build is
             try:
                 cl = harness.Client(col.url("tcp"))
-                lines = [make_event(i, "load%d" % k) for i in range(per_conn)]
-                sent[k] = lines
-                for at in range(0, per_conn, 200):
-                    cl.send_lines(lines[at:at + 200])
+                lines = sent[k] = []
+                while not stop.is_set() or len(lines) < min_per_conn:
+                    chunk = [make_event(len(lines) + i, "load%d" % k) for i in range(200)]
+                    lines.extend(chunk)
+                    cl.send_lines(chunk)
                     time.sleep(0.01)
-                cl.wait_ack(per_conn, scaled(60))
+                cl.wait_ack(len(lines), scaled(60))
                 cl.close()
             except Exception as e:  # reported by the main thread
                 failures.append("connection %d: %s" % (k, e))
@@ -147,21 +151,26 @@ class ReloadTest(harness.CollectorTestCase):
         for t in threads:
             t.start()
         reloads = refusals = 0
-        while any(t.is_alive() for t in threads):
-            self.write_table(good if reloads <= refusals else bad)
-            if reloads <= refusals:
-                self.hup_and_wait(col, RELOADED_RE)
-                reloads += 1
-            else:
-                self.hup_and_wait(col, REFUSED_RE)
-                refusals += 1
-            time.sleep(0.05)
-        for t in threads:
-            t.join()
+        try:
+            harness.wait_until(lambda: harness.spool_count(col.spool) > 500, scaled(20), what="load started")
+            while reloads + refusals < 6:
+                self.write_table(good if reloads <= refusals else bad)
+                if reloads <= refusals:
+                    self.hup_and_wait(col, RELOADED_RE)
+                    reloads += 1
+                else:
+                    self.hup_and_wait(col, REFUSED_RE)
+                    refusals += 1
+                time.sleep(0.05)
+            streaming = all(t.is_alive() for t in threads)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
         self.assertEqual(failures, [])
-        self.assertGreaterEqual(reloads + refusals, 4, "the stream ended before the reloads could interleave")
+        self.assertTrue(streaming, "a stream ended before the reloads were done")
 
-        total = n_conns * per_conn
+        total = sum(len(v) for v in sent.values())
         lines = harness.wait_sink_lines(col.sink_path, total, scaled(30))
         self.assertEqual(len(lines), total)
         self.assertEqual(harness.spool_count(col.spool, "dead_letters"), 0)
