@@ -60,6 +60,15 @@ static const unsigned char jw_escape[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
 };
 
+/* Nonzero when one of the eight bytes of x is below 0x20, '"' or '\\' (exact: the classic
+ * has-zero-byte test, applied to x and to x with the quote and the backslash xor-ed away). */
+static inline uint64_t jw_word_needs_escape(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
+}
+
 static void jw_string(jsonw_t *w, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -69,6 +78,18 @@ static void jw_string(jsonw_t *w, const char *s, size_t n)
     char *o = w->b->data + w->b->len;
     *o++ = '"';
     for (size_t i = 0; i < n; i++) {
+        /* eight bytes at a time while none of them needs an escape (most strings) */
+        while (n - i >= 8) {
+            uint64_t x;
+            memcpy(&x, s + i, 8);
+            if (jw_word_needs_escape(x))
+                break;
+            memcpy(o, &x, 8);
+            o += 8;
+            i += 8;
+        }
+        if (i == n)
+            break;
         unsigned char c = (unsigned char)s[i];
         if (!jw_escape[c]) {
             *o++ = (char)c;

@@ -19,6 +19,10 @@
  * captions, class names): outputs are read-only, and jansson's reference counts are atomic, so an
  * output may be serialized on another thread and outlive a reload. Single-threaded by contract
  * otherwise (the libuv loop).
+ *
+ * Keys set here and in norm_map.c are literals, names from the tables (UTF-8 checked by the parser
+ * when the table loaded) or keys of a parsed input (checked by the envelope parser), so the setters
+ * are jansson's _nocheck variants: the per-key UTF-8 scan was measurable on the hot path.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,7 +232,7 @@ static void set_meta(json_t *md, const char *key, json_t *v, int only_missing)
         json_decref(v);
         return;
     }
-    json_object_set_new(md, key, v);
+    json_object_set_new_nocheck(md, key, v);
 }
 
 static int metadata_enrich(norm_t *n, json_t *md, const json_t *in, long long sequence,
@@ -240,7 +244,7 @@ static int metadata_enrich(norm_t *n, json_t *md, const json_t *in, long long se
     if (!only_missing || json_object_get(md, "uid") == NULL) {
         if ((only_missing ? uuid_v4(n, uid) : event_uid(n, in, uid)) < 0)
             return -1;
-        json_object_set_new(md, "uid", json_string(uid));
+        json_object_set_new_nocheck(md, "uid", json_string(uid));
     }
     set_meta(md, "logged_time", json_integer(received_ms), only_missing);
     set_meta(md, "sequence", json_integer(sequence), only_missing);
@@ -255,25 +259,25 @@ static void peer_record(json_t *unmapped, const norm_peer_t *peer)
         return;
     json_t *claimed = json_object_get(unmapped, "collector");
     if (claimed != NULL)
-        json_object_set(unmapped, "collector_claimed", claimed);
+        json_object_set_nocheck(unmapped, "collector_claimed", claimed);
     json_t *c = json_object();
     if (c == NULL)
         return;
     if (peer->listener != NULL)
-        json_object_set_new(c, "listener", json_string(peer->listener));
+        json_object_set_new_nocheck(c, "listener", json_string(peer->listener));
     if (peer->addr != NULL)
-        json_object_set_new(c, "addr", json_string(peer->addr));
+        json_object_set_new_nocheck(c, "addr", json_string(peer->addr));
     if (peer->uid >= 0)
-        json_object_set_new(c, "uid", json_integer(peer->uid));
+        json_object_set_new_nocheck(c, "uid", json_integer(peer->uid));
     if (peer->gid >= 0)
-        json_object_set_new(c, "gid", json_integer(peer->gid));
+        json_object_set_new_nocheck(c, "gid", json_integer(peer->gid));
     if (peer->pid >= 0)
-        json_object_set_new(c, "pid", json_integer(peer->pid));
+        json_object_set_new_nocheck(c, "pid", json_integer(peer->pid));
     if (peer->tls_subject != NULL)
-        json_object_set_new(c, "tls_subject", json_string(peer->tls_subject));
+        json_object_set_new_nocheck(c, "tls_subject", json_string(peer->tls_subject));
     if (peer->tls_cn != NULL && peer->tls_cn[0])
-        json_object_set_new(c, "tls_cn", json_string(peer->tls_cn));
-    json_object_set_new(unmapped, "collector", c);
+        json_object_set_new_nocheck(c, "tls_cn", json_string(peer->tls_cn));
+    json_object_set_new_nocheck(unmapped, "collector", c);
 }
 
 static int cmp_cstr(const void *a, const void *b)
@@ -353,7 +357,7 @@ static int passthrough(norm_t *n, json_t *in, const norm_peer_t *peer, long long
     json_t *md = json_object_get(ev, "metadata");
     if (md == NULL || json_is_object(md)) {
         md = md != NULL ? json_copy(md) : json_object();
-        if (md == NULL || json_object_set_new(ev, "metadata", md) != 0)
+        if (md == NULL || json_object_set_new_nocheck(ev, "metadata", md) != 0)
             goto oom;
         if (metadata_enrich(n, md, in, sequence, received_ms, 1) < 0)
             goto oom;
@@ -364,9 +368,9 @@ static int passthrough(norm_t *n, json_t *in, const norm_peer_t *peer, long long
         json_t *old = um;
         um = um != NULL && json_is_object(um) ? json_copy(um) : json_object();
         if (um == NULL || (old != NULL && !json_is_object(old) &&
-                           json_object_set(um, "unmapped_claimed", old) != 0))
+                           json_object_set_nocheck(um, "unmapped_claimed", old) != 0))
             goto oom;
-        if (json_object_set_new(ev, "unmapped", um) != 0)
+        if (json_object_set_new_nocheck(ev, "unmapped", um) != 0)
             goto oom;
         peer_record(um, peer);
     }
@@ -428,32 +432,32 @@ int norm_event(norm_t *n, json_t *in, const norm_peer_t *peer, long long sequenc
     if (ev == NULL)
         goto oom;
     c.out = ev;
-    json_object_set_new(ev, "class_uid", json_integer(e->class_uid));
-    json_object_set(ev, "class_name", e->class_name_json);
-    json_object_set_new(ev, "category_uid", json_integer(e->category_uid));
+    json_object_set_new_nocheck(ev, "class_uid", json_integer(e->class_uid));
+    json_object_set_nocheck(ev, "class_name", e->class_name_json);
+    json_object_set_new_nocheck(ev, "category_uid", json_integer(e->category_uid));
     if (e->category_name_json != NULL)
-        json_object_set(ev, "category_name", e->category_name_json);
+        json_object_set_nocheck(ev, "category_name", e->category_name_json);
     int errors = norm_map_apply(&c);
 
     json_t *act = json_object_get(ev, "activity_id");
     if (json_is_integer(act)) {
         json_int_t type_uid = (json_int_t)e->class_uid * 100 + json_integer_value(act);
-        json_object_set_new(ev, "type_uid", json_integer(type_uid));
+        json_object_set_new_nocheck(ev, "type_uid", json_integer(type_uid));
         const char *tn = schema_enum_caption(n->schema, e->class_uid, "type_uid", type_uid);
         if (tn != NULL)
-            json_object_set_new(ev, "type_name", json_string(tn));
+            json_object_set_new_nocheck(ev, "type_name", json_string(tn));
     }
 
     json_t *md = json_object_get(ev, "metadata");
     if (md == NULL) {
         md = json_object();
-        if (md == NULL || json_object_set_new(ev, "metadata", md) != 0)
+        if (md == NULL || json_object_set_new_nocheck(ev, "metadata", md) != 0)
             goto oom;
     }
     if (metadata_enrich(n, md, in, sequence, received_ms, 0) < 0)
         goto oom;
     if (c.profiles != 0)
-        json_object_set_new(md, "profiles", profiles_array(c.tables, c.profiles));
+        json_object_set_new_nocheck(md, "profiles", profiles_array(c.tables, c.profiles));
 
     json_t *um = json_object();
     if (um == NULL)
@@ -461,7 +465,7 @@ int norm_event(norm_t *n, json_t *in, const norm_peer_t *peer, long long sequenc
     norm_map_unmapped(&c, um);
     peer_record(um, peer);
     if (json_object_size(um) > 0)
-        json_object_set_new(ev, "unmapped", um);
+        json_object_set_new_nocheck(ev, "unmapped", um);
     else
         json_decref(um);
 

@@ -163,7 +163,7 @@ static int opath_set(json_t *root, const struct norm_opath *p, json_t *val, json
         json_t *next = json_object_get(cur, sg->name);
         if (sg->index < 0) {
             if (last) {
-                if (json_object_set_new(cur, sg->name, val) != 0) {
+                if (json_object_set_new_nocheck(cur, sg->name, val) != 0) {
                     snprintf(why, whylen, "out of memory");
                     return -1;
                 }
@@ -172,7 +172,7 @@ static int opath_set(json_t *root, const struct norm_opath *p, json_t *val, json
             }
             if (next == NULL) {
                 next = json_object();
-                if (next == NULL || json_object_set_new(cur, sg->name, next) != 0)
+                if (next == NULL || json_object_set_new_nocheck(cur, sg->name, next) != 0)
                     goto oom;
             }
             cur = next;
@@ -180,7 +180,7 @@ static int opath_set(json_t *root, const struct norm_opath *p, json_t *val, json
         }
         if (next == NULL) {
             next = json_array();
-            if (next == NULL || json_object_set_new(cur, sg->name, next) != 0)
+            if (next == NULL || json_object_set_new_nocheck(cur, sg->name, next) != 0)
                 goto oom;
         }
         if (!json_is_array(next)) {
@@ -395,12 +395,12 @@ static int rule_apply(struct norm_ctx *c, const struct norm_rule *r)
         if (r->sibling != NULL && parent != NULL && is_int &&
             json_object_get(parent, r->sibling) == NULL) {
             if (caption != NULL) {
-                json_object_set(parent, r->sibling, caption);
+                json_object_set_nocheck(parent, r->sibling, caption);
             } else {
                 const char *cap =
                     schema_enum_caption(c->schema, c->entry->class_uid, r->enum_path, ival);
                 if (cap != NULL)
-                    json_object_set_new(parent, r->sibling, json_string(cap));
+                    json_object_set_new_nocheck(parent, r->sibling, json_string(cap));
             }
         }
         return 0;
@@ -447,6 +447,6 @@ void norm_map_unmapped(const struct norm_ctx *c, json_t *unmapped)
         if (key != NULL &&
             ((key->flags & (NORM_KEY_DROP | NORM_KEY_MATCH)) || (c->consumed & (1ull << idx))))
             continue;
-        json_object_set(unmapped, k, v);
+        json_object_set_nocheck(unmapped, k, v);
     }
 }
