@@ -108,7 +108,7 @@ static const struct schema_slot *slots_find(const struct schema_slot *slots, siz
         const struct schema_slot *sl = &slots[i];
         if (sl->key == NULL)
             return NULL;
-        if (sl->hash == h && strncmp(sl->key, key, len) == 0 && sl->key[len] == '\0')
+        if (sl->hash == h && sl->len == len && memcmp(sl->key, key, len) == 0)
             return sl;
     }
     return NULL;
@@ -597,6 +597,7 @@ static struct schema_slot *build_slots(struct loader *ld, const char *const *key
             j = (j + 1) & (cap - 1);
         }
         slots[j].key = key;
+        slots[j].len = len;
         slots[j].hash = h;
         slots[j].index = (uint32_t)i;
     }

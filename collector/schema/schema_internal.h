@@ -102,6 +102,7 @@ struct schema_constraint {
 
 struct schema_slot {
     const char *key; /* NULL: empty */
+    size_t len;      /* strlen(key): lookups compare with memcmp */
     uint32_t hash;
     uint32_t index;
 };

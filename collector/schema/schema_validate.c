@@ -355,11 +355,12 @@ static void check_object(struct vctx *v, const struct schema_def *def, const jso
     char path[PATH_MAX_BYTES];
     const char *key;
     json_t *value;
-    json_object_foreach((json_t *)obj, key, value)
+    size_t key_len;
+    json_object_keylen_foreach((json_t *)obj, key, key_len, value)
     {
         if (full(v))
             return;
-        const struct schema_attr *a = schema_def_find(def, key, strlen(key));
+        const struct schema_attr *a = schema_def_find(def, key, key_len);
         path_push_key(v, key);
         if (a == NULL) {
             report(v, "attribute %s not defined in %s %s", path_format(v, NULL, path, sizeof(path)),
