@@ -93,6 +93,7 @@ struct conn {
     ingest_tls_conn_t *tls; /* tls:// only */
     char *tls_in;           /* ciphertext read buffer (tls:// only) */
     long uid, gid, pid;     /* unix peer credentials, -1 for TCP */
+    json_t *peer_record;    /* unmapped.collector of its events, built at the first (normalized) */
     uint64_t lines_read;    /* lines framed */
     uint64_t lines_durable; /* lines whose record is committed */
     uint64_t ack_sent;      /* the last ack written (or in flight) */
@@ -244,6 +245,7 @@ static void conn_notice(conn_t *c, uint64_t line, const char *reason)
 static void conn_free_memory(conn_t *c)
 {
     frame_free(&c->frame);
+    json_decref(c->peer_record);
     ingest_tls_conn_free(c->tls);
     free(c->tls_in);
     free(c->wbuf);
@@ -413,6 +415,18 @@ static spool_record_t *conn_make_record(conn_t *c, const char *p, size_t len, ch
     json_t *obj = NULL;
     spool_record_t *r = NULL;
 
+    norm_peer_t peer = {
+        c->l->name, c->l->is_unix ? NULL : c->peer, c->uid, c->gid, c->pid, NULL, NULL, NULL};
+    if (c->tls && ingest_tls_client_subject(c->tls)[0]) {
+        peer.tls_subject = ingest_tls_client_subject(c->tls);
+        peer.tls_cn = ingest_tls_client_cn(c->tls);
+    }
+    /* built outside the event's arena: it lives as long as the connection (the first event comes
+     * after the TLS handshake, so the subject is final) */
+    if (in->norm && !c->peer_record)
+        c->peer_record = norm_peer_record(&peer);
+    peer.record = c->peer_record;
+
     *is_rejected = 0;
     jalloc_begin(&in->heap);
     if (envelope_parse(p, len, ENVELOPE_MAX_DEPTH, &obj, reason, reasonlen) < 0) {
@@ -432,12 +446,6 @@ static spool_record_t *conn_make_record(conn_t *c, const char *p, size_t len, ch
     if (in->norm) {
         json_t *ocsf = NULL;
         int64_t now = util_now_ms();
-        norm_peer_t peer = {
-            c->l->name, c->l->is_unix ? NULL : c->peer, c->uid, c->gid, c->pid, NULL, NULL};
-        if (c->tls && ingest_tls_client_subject(c->tls)[0]) {
-            peer.tls_subject = ingest_tls_client_subject(c->tls);
-            peer.tls_cn = ingest_tls_client_cn(c->tls);
-        }
         if (norm_event(in->norm, obj, &peer, in->next_seq, now, &ocsf, reason, reasonlen) < 0) {
             *is_rejected = 1;
             goto out;

@@ -69,13 +69,17 @@ static inline uint64_t jw_word_needs_escape(uint64_t x)
     return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
 }
 
-static void jw_string(jsonw_t *w, const char *s, size_t n)
+/* Writes s as a JSON string, with `before` (',' or 0) in front and `after` (':' or 0) behind, so
+ * an object member's punctuation costs no reservation of its own. */
+static void jw_string_in(jsonw_t *w, char before, const char *s, size_t n, char after)
 {
     static const char hex[] = "0123456789ABCDEF";
     /* worst case every byte becomes \u00XX */
-    if (jw_reserve(w, n * 6 + 2) < 0)
+    if (jw_reserve(w, n * 6 + 4) < 0)
         return;
     char *o = w->b->data + w->b->len;
+    if (before)
+        *o++ = before;
     *o++ = '"';
     for (size_t i = 0; i < n; i++) {
         /* eight bytes at a time while none of them needs an escape (most strings) */
@@ -127,7 +131,14 @@ static void jw_string(jsonw_t *w, const char *s, size_t n)
         }
     }
     *o++ = '"';
+    if (after)
+        *o++ = after;
     w->b->len = (size_t)(o - w->b->data);
+}
+
+static void jw_string(jsonw_t *w, const char *s, size_t n)
+{
+    jw_string_in(w, 0, s, n, 0);
 }
 
 static void jw_integer(jsonw_t *w, json_int_t v)
@@ -168,11 +179,9 @@ static void jw_value(jsonw_t *w, const json_t *v, int depth)
         /* json_object_iter takes a non-const pointer but does not modify the object */
         for (void *it = json_object_iter((json_t *)v); it && !w->is_failed;
              it = json_object_iter_next((json_t *)v, it)) {
-            if (!is_first)
-                jw_putc(w, ',');
+            jw_string_in(w, is_first ? 0 : ',', json_object_iter_key(it),
+                         json_object_iter_key_len(it), ':');
             is_first = 0;
-            jw_string(w, json_object_iter_key(it), json_object_iter_key_len(it));
-            jw_putc(w, ':');
             jw_value(w, json_object_iter_value(it), depth + 1);
         }
         jw_putc(w, '}');

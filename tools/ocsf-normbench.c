@@ -182,7 +182,7 @@ static int nb_round(norm_t *norm, const schema_t *schema, const struct nb_inputs
                     int normalized, jalloc_arena_t *arena, jsonw_buf_t *dump, struct nb_round *r)
 {
     static const norm_peer_t peer = {
-        "tcp://127.0.0.1:7514", "127.0.0.1:40000", -1, -1, -1, NULL, NULL};
+        "tcp://127.0.0.1:7514", "127.0.0.1:40000", -1, -1, -1, NULL, NULL, NULL};
     char reason[2048];
     memset(r, 0, sizeof(*r));
     for (uint64_t i = 0; i < n; i++) {

@@ -251,18 +251,11 @@ static int metadata_enrich(norm_t *n, json_t *md, const json_t *in, long long se
     return 0;
 }
 
-/* Records the peer under unmapped.collector; an emitter's value there moves to collector_claimed.
- */
-static void peer_record(json_t *unmapped, const norm_peer_t *peer)
+json_t *norm_peer_record(const norm_peer_t *peer)
 {
-    if (peer == NULL)
-        return;
-    json_t *claimed = json_object_get(unmapped, "collector");
-    if (claimed != NULL)
-        json_object_set_nocheck(unmapped, "collector_claimed", claimed);
     json_t *c = json_object();
     if (c == NULL)
-        return;
+        return NULL;
     if (peer->listener != NULL)
         json_object_set_new_nocheck(c, "listener", json_string(peer->listener));
     if (peer->addr != NULL)
@@ -277,7 +270,21 @@ static void peer_record(json_t *unmapped, const norm_peer_t *peer)
         json_object_set_new_nocheck(c, "tls_subject", json_string(peer->tls_subject));
     if (peer->tls_cn != NULL && peer->tls_cn[0])
         json_object_set_new_nocheck(c, "tls_cn", json_string(peer->tls_cn));
-    json_object_set_new_nocheck(unmapped, "collector", c);
+    return c;
+}
+
+/* Records the peer under unmapped.collector (the connection's shared record when it has one); an
+ * emitter's value there moves to collector_claimed. */
+static void peer_record(json_t *unmapped, const norm_peer_t *peer)
+{
+    if (peer == NULL)
+        return;
+    json_t *claimed = json_object_get(unmapped, "collector");
+    if (claimed != NULL)
+        json_object_set_nocheck(unmapped, "collector_claimed", claimed);
+    json_t *c = peer->record != NULL ? json_incref(peer->record) : norm_peer_record(peer);
+    if (c != NULL)
+        json_object_set_new_nocheck(unmapped, "collector", c);
 }
 
 static int cmp_cstr(const void *a, const void *b)

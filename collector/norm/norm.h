@@ -35,7 +35,14 @@ typedef struct norm_peer {
     long uid, gid, pid;      /* unix peer credentials, -1 when unknown */
     const char *tls_subject; /* verified client certificate subject (RFC 2253), or NULL */
     const char *tls_cn;      /* its CN, or NULL */
+    json_t *record; /* optional: norm_peer_record() of the fields above, built once per connection
+                       and shared (read-only) by its events; NULL: built per event */
 } norm_peer_t;
+
+/* The object recorded under unmapped.collector for this peer (listener, addr, uid, gid, pid,
+ * tls_subject, tls_cn): a NEW reference, or NULL when out of memory (or a string is not UTF-8). A
+ * caller that keeps it across events must build it outside any per-event jansson arena. */
+json_t *norm_peer_record(const norm_peer_t *peer);
 
 typedef struct norm_stats {
     unsigned long long mapped;       /* native events mapped and valid */

@@ -68,8 +68,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     json_t *copy = json_deep_copy(in);
     static const norm_peer_t tcp = {
-        "tcp://127.0.0.1:7514", "10.20.0.5:51234", -1, -1, -1, NULL, NULL};
-    static const norm_peer_t unix_peer = {"unix:///run/x.sock", NULL, 1000, 1000, 42, NULL, NULL};
+        "tcp://127.0.0.1:7514", "10.20.0.5:51234", -1, -1, -1, NULL, NULL, NULL};
+    static const norm_peer_t unix_peer = {
+        "unix:///run/x.sock", NULL, 1000, 1000, 42, NULL, NULL, NULL};
     run(in, &tcp, 4096);
     run(in, &unix_peer, 17);
     run(in, NULL, 0);

@@ -44,7 +44,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static void apply_all(const struct norm_tables *t)
 {
-    static const norm_peer_t peer = {"tcp://127.0.0.1:7514", "[::1]:5123", -1, -1, -1, NULL, NULL};
+    static const norm_peer_t peer = {
+        "tcp://127.0.0.1:7514", "[::1]:5123", -1, -1, -1, NULL, NULL, NULL};
     int budget = 64;
     for (int ti = 0; ti < t->ntable; ti++) {
         for (int ei = 0; ei < t->table[ti].nentry && budget > 0; ei++, budget--) {

@@ -30,7 +30,7 @@ static norm_t *g_test; /* the feature table below */
 static char g_test_dir[512];
 
 static const norm_peer_t g_peer = {
-    "tcp://127.0.0.1:7514", "10.20.0.5:51234", -1, -1, -1, NULL, NULL};
+    "tcp://127.0.0.1:7514", "10.20.0.5:51234", -1, -1, -1, NULL, NULL, NULL};
 
 static const char *schemas_dir(void)
 {
@@ -637,7 +637,7 @@ static void test_enrichment(void **state)
     json_decref(c);
 
     /* unix peer credentials */
-    norm_peer_t unix_peer = {"unix:///run/x.sock", NULL, 1001, 1002, 4242, NULL, NULL};
+    norm_peer_t unix_peer = {"unix:///run/x.sock", NULL, 1001, 1002, 4242, NULL, NULL, NULL};
     json_t *in =
         json_pack("{s:s, s:s, s:s}", "type", "workspace.stop", "workspace", "ws", "user", "a");
     char reasons[512];

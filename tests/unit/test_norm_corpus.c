@@ -176,6 +176,7 @@ static void test_corpus(void **state)
                             (long)json_integer_value(json_object_get(p, "gid")),
                             (long)json_integer_value(json_object_get(p, "pid")),
                             NULL,
+                            NULL,
                             NULL};
         if (json_object_get(in, "type") != NULL)
             json_object_set(seen_types, json_string_value(json_object_get(in, "type")),
@@ -226,6 +227,35 @@ static void test_corpus(void **state)
             failures++;
         }
         json_decref(out);
+        if (p != NULL) {
+            /* the ingest path: the connection's peer record built once and shared by its events */
+            peer.record = norm_peer_record(&peer);
+            out = NULL;
+            if (peer.record == NULL ||
+                norm_event(g_norm, in, &peer, json_integer_value(json_object_get(c, "sequence")),
+                           json_integer_value(json_object_get(c, "received_ms")), &out, reasons,
+                           sizeof(reasons)) != 0) {
+                fprintf(stderr, "%s: failed with a shared peer record: %s\n", names[i], reasons);
+                failures++;
+            } else {
+                d.used = 0;
+                d.count = 0;
+                d.text[0] = '\0';
+                compare("", want, out, &d);
+                json_t *um = json_object_get(out, "unmapped");
+                if (d.count > 0 || json_object_get(um, "collector") != peer.record) {
+                    fprintf(stderr, "%s: with a shared peer record, %d difference(s):%s\n",
+                            names[i], d.count, d.text);
+                    failures++;
+                }
+            }
+            json_decref(out);
+            if (peer.record != NULL && peer.record->refcount != 1) {
+                fprintf(stderr, "%s: the shared peer record kept a reference\n", names[i]);
+                failures++;
+            }
+            json_decref(peer.record);
+        }
         json_decref(c);
     }
     printf("corpus: %zu files, %d expected outputs, %d expected errors\n", n, outputs, errors);
