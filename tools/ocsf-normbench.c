@@ -181,14 +181,20 @@ static int nb_read_file(struct nb_inputs *in, const char *path)
 static int nb_round(norm_t *norm, const schema_t *schema, const struct nb_inputs *in, uint64_t n,
                     int normalized, jalloc_arena_t *arena, jsonw_buf_t *dump, struct nb_round *r)
 {
-    static const norm_peer_t peer = {
-        "tcp://127.0.0.1:7514", "127.0.0.1:40000", -1, -1, -1, NULL, NULL, NULL};
+    /* as on one ingest connection: its peer record is built once, outside the event arena */
+    norm_peer_t peer = {"tcp://127.0.0.1:7514", "127.0.0.1:40000", -1, -1, -1, NULL, NULL, NULL};
     char reason[2048];
+    int rc = -1;
     memset(r, 0, sizeof(*r));
+    peer.record = norm_peer_record(&peer);
+    if (!peer.record) {
+        fprintf(stderr, "ocsf-normbench: out of memory\n");
+        return -1;
+    }
     for (uint64_t i = 0; i < n; i++) {
         const struct nb_input *x = &in->v[i % in->n];
         json_t *obj = NULL, *ocsf = NULL;
-        int rc = -1;
+        rc = -1;
         jalloc_begin(arena);
         uint64_t t0 = nb_now_ns();
         if (envelope_parse(x->text, x->len, ENVELOPE_MAX_DEPTH, &obj, reason, sizeof reason) < 0) {
@@ -228,14 +234,15 @@ static int nb_round(norm_t *norm, const schema_t *schema, const struct nb_inputs
         json_decref(obj);
         int leak = jalloc_end(arena);
         r->release += nb_now_ns() - t5;
-        if (rc < 0)
-            return -1;
-        if (leak < 0) {
+        if (rc == 0 && leak < 0) {
             fprintf(stderr, "ocsf-normbench: internal: a JSON value outlived event %s\n", x->name);
-            return -1;
+            rc = -1;
         }
+        if (rc < 0)
+            break;
     }
-    return 0;
+    json_decref(peer.record);
+    return rc;
 }
 
 static double nb_us(uint64_t ns, uint64_t n)
