@@ -17,6 +17,13 @@
  * - --baseline first runs the identical workload against a null collector (a thread here that
  *   acks each read chunk's complete lines at once, no parsing, no disk): the "baseline measured
  *   in the same run" quoted in reports, and prints the real/baseline ratio.
+ * - With --spawn, the collector's CPU per event by thread name: utime + stime of every
+ *   /proc/PID/task/TID/stat just before the first send and again once the sinks have every event,
+ *   matched by tid, summed by comm (ocsf-collector = the loop thread: read, parse, normalize,
+ *   serialize, acks; ocsf-writer = the spool writer; ocsf-SCHEME = a sink), divided by N; also
+ *   rchar/wchar from .../io when readable. Clock-tick resolution (usually 10 ms per thread), so
+ *   meaningful from ~100,000 events. When /proc cannot be read, one note says why; the exit code
+ *   is not affected.
  *
  * Ownership: main() owns the workload, the spawned collector and its temp directory (removed at
  * the end unless --keep); each connection thread owns only its socket state. The spawned
