@@ -1552,7 +1552,8 @@ static int bench_cpu_compute(const struct bench_tasks *before, const struct benc
     memset(cpu, 0, sizeof(*cpu));
     cpu->ticks_per_s = sysconf(_SC_CLK_TCK);
     if (cpu->ticks_per_s <= 0) {
-        snprintf(why, whylen, "sysconf(_SC_CLK_TCK): %s", strerror(errno));
+        snprintf(why, whylen, "sysconf(_SC_CLK_TCK) gave %ld clock ticks per second",
+                 cpu->ticks_per_s);
         return -1;
     }
     if (events == 0) {
