@@ -17,6 +17,13 @@
  * - --baseline first runs the identical workload against a null collector (a thread here that
  *   acks each read chunk's complete lines at once, no parsing, no disk): the "baseline measured
  *   in the same run" quoted in reports, and prints the real/baseline ratio.
+ * - With --spawn, the collector's CPU per event by thread name: utime + stime of every
+ *   /proc/PID/task/TID/stat just before the first send and again once the sinks have every event,
+ *   matched by tid, summed by comm (ocsf-collector = the loop thread: read, parse, normalize,
+ *   serialize, acks; ocsf-writer = the spool writer; ocsf-SCHEME = a sink), divided by N; also
+ *   rchar/wchar from .../io when readable. Clock-tick resolution (usually 10 ms per thread), so
+ *   meaningful from ~100,000 events. When /proc cannot be read, one note says why; the exit code
+ *   is not affected.
  *
  * Ownership: main() owns the workload, the spawned collector and its temp directory (removed at
  * the end unless --keep); each connection thread owns only its socket state. The spawned
@@ -25,6 +32,7 @@
  * Exit codes: 0 every connection got its final ack (and, with --spawn, the sink got every
  * accepted event); 1 otherwise (the message names the connection and its ack count); 2 usage.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -1329,6 +1337,278 @@ static void *bench_sink_main(void *arg)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * The spawned collector's CPU and I/O per thread. /proc/PID/task/TID/{stat,comm,io} are read just
+ * before the first send and again once the sinks have every event. Threads are matched by tid (a
+ * thread only in the second snapshot counts from zero; one that exited in between is not counted)
+ * and summed by name, so several sink threads of one scheme add up. stat gives utime + stime in
+ * clock ticks (sysconf(_SC_CLK_TCK), usually 10 ms): runs of a few seconds are needed for a
+ * figure to mean much. io (rchar/wchar: bytes through read/write-like syscalls, sockets
+ * included) is optional: when it cannot be read, only CPU is shown. */
+
+#define BENCH_CPU_MAX_THREADS 256  /* more are reported and not read */
+#define BENCH_COMM_MAX        64   /* TASK_COMM_LEN is 16; room for kernels that allow more */
+#define BENCH_PROC_READ_MAX   2048 /* a task's stat line is ~300 bytes, its io ~200 */
+
+struct bench_task {
+    pid_t tid;
+    char comm[BENCH_COMM_MAX];
+    uint64_t ticks;        /* utime + stime */
+    uint64_t rchar, wchar; /* when has_io */
+    int has_io;
+};
+
+struct bench_tasks {
+    struct bench_task t[BENCH_CPU_MAX_THREADS];
+    size_t count;
+    int is_truncated; /* the collector had more threads than BENCH_CPU_MAX_THREADS */
+};
+
+/* One thread name's totals between the two snapshots. */
+struct bench_cpu_row {
+    char name[BENCH_COMM_MAX];
+    uint64_t ticks, rchar, wchar;
+    int has_io; /* every thread of this name had a readable io file in both snapshots */
+};
+
+/* The breakdown of a run: rows sorted by ticks descending, names that used no CPU left out. */
+struct bench_cpu {
+    int is_measured;
+    long ticks_per_s;
+    uint64_t events; /* the divisor */
+    struct bench_cpu_row rows[BENCH_CPU_MAX_THREADS];
+    size_t count;
+};
+
+/* Reads at most len - 1 bytes of path into buf, NUL-terminated. Bytes read, or -1 (errno set). */
+static ssize_t bench_read_small(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    size_t got = 0;
+    if (fd < 0)
+        return -1;
+    while (got < len - 1) {
+        ssize_t r = read(fd, buf + got, len - 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int saved = errno;
+            close(fd);
+            errno = saved;
+            return -1;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[got] = '\0';
+    return (ssize_t)got;
+}
+
+/* A decimal field at *p (no sign): its value, *p moved past it. 0 or -1. */
+static int bench_parse_field(const char **p, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+    if (**p < '0' || **p > '9')
+        return -1;
+    errno = 0;
+    v = strtoull(*p, &end, 10);
+    if (errno != 0)
+        return -1;
+    *p = end;
+    *out = v;
+    return 0;
+}
+
+/* utime + stime (fields 14 and 15) of a stat line. Field 2, the comm in parentheses, may hold
+ * spaces and ')', so fields are counted from the last ')'. 0 or -1. */
+static int bench_parse_stat_ticks(const char *line, uint64_t *ticks)
+{
+    const char *p = strrchr(line, ')');
+    uint64_t utime = 0, stime = 0;
+    if (!p)
+        return -1;
+    p++;
+    for (int field = 3; field <= 13; field++) { /* state .. cmajflt */
+        if (*p != ' ')
+            return -1;
+        p += 1 + strcspn(p + 1, " ");
+    }
+    if (*p++ != ' ' || bench_parse_field(&p, &utime) < 0 || *p++ != ' ' ||
+        bench_parse_field(&p, &stime) < 0)
+        return -1;
+    *ticks = utime + stime;
+    return 0;
+}
+
+/* rchar and wchar of an io file ("rchar: N\nwchar: N\n..."). 0 or -1 when either is missing. */
+static int bench_parse_io(const char *text, uint64_t *rchar, uint64_t *wchar)
+{
+    int found = 0;
+    for (const char *p = text; *p; p += strcspn(p, "\n"), p += *p == '\n') {
+        const char *v;
+        if (strncmp(p, "rchar: ", 7) == 0 && (v = p + 7, bench_parse_field(&v, rchar) == 0))
+            found |= 1;
+        else if (strncmp(p, "wchar: ", 7) == 0 && (v = p + 7, bench_parse_field(&v, wchar) == 0))
+            found |= 2;
+    }
+    return found == 3 ? 0 : -1;
+}
+
+/* Reads one thread's stat, comm and io into t. 0; 1 the thread is gone (exited meanwhile); -1
+ * with why set. */
+static int bench_task_read(pid_t pid, long tid, struct bench_task *t, char *why, size_t whylen)
+{
+    char path[96];
+    char buf[BENCH_PROC_READ_MAX];
+
+    memset(t, 0, sizeof(*t));
+    t->tid = (pid_t)tid;
+    snprintf(path, sizeof(path), "/proc/%d/task/%ld/stat", (int)pid, tid);
+    if (bench_read_small(path, buf, sizeof(buf)) < 0)
+        goto fail_read;
+    if (bench_parse_stat_ticks(buf, &t->ticks) < 0) {
+        snprintf(why, whylen, "cannot parse fields 14 and 15 of %s", path);
+        return -1;
+    }
+    snprintf(path, sizeof(path), "/proc/%d/task/%ld/comm", (int)pid, tid);
+    if (bench_read_small(path, t->comm, sizeof(t->comm)) < 0)
+        goto fail_read;
+    t->comm[strcspn(t->comm, "\n")] = '\0';
+    for (char *c = t->comm; *c; c++) { /* printable ASCII: text output and JSON keys */
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+            *c = '?';
+    }
+    if (!t->comm[0])
+        snprintf(t->comm, sizeof(t->comm), "?");
+    snprintf(path, sizeof(path), "/proc/%d/task/%ld/io", (int)pid, tid);
+    t->has_io = bench_read_small(path, buf, sizeof(buf)) >= 0 &&
+                bench_parse_io(buf, &t->rchar, &t->wchar) == 0;
+    return 0;
+fail_read:
+    if (errno == ENOENT || errno == ESRCH)
+        return 1;
+    snprintf(why, whylen, "cannot read %s: %s", path, strerror(errno));
+    return -1;
+}
+
+/* Snapshot of every thread of pid (at most BENCH_CPU_MAX_THREADS). 0, or -1 with why set. */
+static int bench_tasks_read(pid_t pid, struct bench_tasks *ts, char *why, size_t whylen)
+{
+    char path[64];
+    DIR *d;
+    struct dirent *de;
+    int rc = 0;
+
+    ts->count = 0;
+    ts->is_truncated = 0;
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    d = opendir(path);
+    if (!d) {
+        snprintf(why, whylen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        char *end;
+        long tid;
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        tid = strtol(de->d_name, &end, 10);
+        if (*end != '\0' || tid <= 0)
+            continue;
+        if (ts->count == BENCH_CPU_MAX_THREADS) {
+            ts->is_truncated = 1;
+            break;
+        }
+        rc = bench_task_read(pid, tid, &ts->t[ts->count], why, whylen);
+        if (rc == 0)
+            ts->count++;
+        else if (rc == 1)
+            rc = 0;
+    }
+    closedir(d);
+    if (rc == 0 && ts->count == 0) {
+        snprintf(why, whylen, "no threads in %s", path);
+        rc = -1;
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+static int bench_cpu_row_cmp(const void *a, const void *b)
+{
+    const struct bench_cpu_row *x = a, *y = b;
+    if (x->ticks != y->ticks)
+        return x->ticks > y->ticks ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+/* Fills cpu from the snapshots before and after a run of events events. 0, or -1 with why. */
+static int bench_cpu_compute(const struct bench_tasks *before, const struct bench_tasks *after,
+                             uint64_t events, struct bench_cpu *cpu, char *why, size_t whylen)
+{
+    size_t kept = 0;
+
+    memset(cpu, 0, sizeof(*cpu));
+    cpu->ticks_per_s = sysconf(_SC_CLK_TCK);
+    if (cpu->ticks_per_s <= 0) {
+        snprintf(why, whylen, "sysconf(_SC_CLK_TCK) gave %ld clock ticks per second",
+                 cpu->ticks_per_s);
+        return -1;
+    }
+    if (events == 0) {
+        snprintf(why, whylen, "no events");
+        return -1;
+    }
+    cpu->events = events;
+    for (size_t i = 0; i < after->count; i++) {
+        const struct bench_task *a = &after->t[i], *b = NULL;
+        struct bench_cpu_row *row = NULL;
+        for (size_t k = 0; k < before->count && !b; k++) {
+            if (before->t[k].tid == a->tid)
+                b = &before->t[k];
+        }
+        if (b && a->ticks < b->ticks) /* the tid was reused by a new thread */
+            b = NULL;
+        for (size_t k = 0; k < cpu->count && !row; k++) {
+            if (strcmp(cpu->rows[k].name, a->comm) == 0)
+                row = &cpu->rows[k];
+        }
+        if (!row) { /* after->count <= BENCH_CPU_MAX_THREADS: always room */
+            row = &cpu->rows[cpu->count++];
+            snprintf(row->name, sizeof(row->name), "%s", a->comm);
+            row->has_io = 1;
+        }
+        row->ticks += a->ticks - (b ? b->ticks : 0);
+        if (a->has_io && (!b || b->has_io) &&
+            (!b || (a->rchar >= b->rchar && a->wchar >= b->wchar))) {
+            row->rchar += a->rchar - (b ? b->rchar : 0);
+            row->wchar += a->wchar - (b ? b->wchar : 0);
+        } else {
+            row->has_io = 0;
+        }
+    }
+    for (size_t k = 0; k < cpu->count; k++) {
+        if (cpu->rows[k].ticks > 0)
+            cpu->rows[kept++] = cpu->rows[k];
+    }
+    cpu->count = kept;
+    qsort(cpu->rows, cpu->count, sizeof(cpu->rows[0]), bench_cpu_row_cmp);
+    cpu->is_measured = 1;
+    return 0;
+}
+
+static double bench_cpu_us(const struct bench_cpu *cpu, uint64_t ticks)
+{
+    return (double)ticks * 1e6 / (double)cpu->ticks_per_s / (double)cpu->events;
+}
+
+static double bench_per_event(const struct bench_cpu *cpu, uint64_t v)
+{
+    return (double)v / (double)cpu->events;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * A run: connect, load, measure. */
 
 struct bench_result {
@@ -1340,6 +1620,7 @@ struct bench_result {
     int has_e2e;
     uint64_t sink_lines;
     double e2e_seconds, e2e_events_per_s;
+    struct bench_cpu cpu; /* with --spawn, once the sinks had every event */
 };
 
 static int bench_cmp_u64(const void *a, const void *b)
@@ -1359,6 +1640,14 @@ static double bench_percentile_ms(const uint64_t *v, size_t n, double pct)
     return (double)v[rank - 1] / 1e6;
 }
 
+/* Prints why the cpu breakdown is left out, and drops the snapshots. */
+static void bench_cpu_unavailable(struct bench_tasks **tasks, const char *why)
+{
+    fprintf(stderr, "ocsf-bench: cpu breakdown unavailable: %s\n", why);
+    free(*tasks);
+    *tasks = NULL;
+}
+
 /* Runs the workload against target (and watches the spawned collector's sinks when sp is given).
  * 0 ok; -1 ran but some connection or a sink fell short (printed); -2 could not start. */
 static int bench_run(const struct bench_config *cfg, struct bench_workload *w, const url_t *target,
@@ -1369,7 +1658,8 @@ static int bench_run(const struct bench_config *cfg, struct bench_workload *w, c
     uint64_t t0, t_end = 0, lat_count = 0;
     uint64_t *lat = NULL;
     struct bench_sink_watch sw;
-    int has_sink_watch = 0;
+    int has_sink_watch = 0, has_tasks_after = 0;
+    struct bench_tasks *tasks = NULL; /* [0] before the first send, [1] once the sinks have all */
     char err[512];
 
     const char *label = res->label;
@@ -1407,6 +1697,11 @@ static int bench_run(const struct bench_config *cfg, struct bench_workload *w, c
         sw.spool_path = sp->spool_path;
         sw.sink_count = sp->sink_count;
         has_sink_watch = pthread_create(&sw.thread, NULL, bench_sink_main, &sw) == 0;
+        tasks = calloc(2, sizeof(*tasks));
+        if (!tasks)
+            fprintf(stderr, "ocsf-bench: cpu breakdown unavailable: out of memory\n");
+        else if (bench_tasks_read(sp->pid, &tasks[0], err, sizeof(err)) < 0)
+            bench_cpu_unavailable(&tasks, err);
     }
     t0 = tool_now_ns();
     for (; started < w->conn_count; started++) {
@@ -1462,6 +1757,9 @@ static int bench_run(const struct bench_config *cfg, struct bench_workload *w, c
             uint64_t lines = atomic_load(&sw.lines), now = tool_now_ns();
             if (lines >= want) {
                 is_complete = 1;
+                if (tasks && bench_tasks_read(sp->pid, &tasks[1], err, sizeof(err)) < 0)
+                    bench_cpu_unavailable(&tasks, err);
+                has_tasks_after = tasks != NULL;
                 break;
             }
             if (lines != last_lines) {
@@ -1488,11 +1786,45 @@ static int bench_run(const struct bench_config *cfg, struct bench_workload *w, c
             res->is_ok = 0;
         }
     }
+    if (tasks && (!res->is_ok || !has_tasks_after)) {
+        bench_cpu_unavailable(&tasks, "the run did not complete");
+    } else if (tasks) {
+        if (tasks[0].is_truncated || tasks[1].is_truncated)
+            fprintf(stderr,
+                    "ocsf-bench: the collector has more than %d threads; the cpu breakdown "
+                    "covers %d of them\n",
+                    BENCH_CPU_MAX_THREADS, BENCH_CPU_MAX_THREADS);
+        if (bench_cpu_compute(&tasks[0], &tasks[1], res->events, &res->cpu, err, sizeof(err)) < 0)
+            fprintf(stderr, "ocsf-bench: cpu breakdown unavailable: %s\n", err);
+    }
+    free(tasks);
     return res->is_ok ? 0 : -1;
 }
 
 /* ---------------------------------------------------------------------------------------------
  * Reporting. */
+
+/* "  cpu/event    NAME 19.6 us   NAME 9.1 us   total 30.7 us", then, where /proc gave io,
+ * "  io/event     NAME read 712 B write 24 B" (one line per name). */
+static void bench_print_cpu(const struct bench_cpu *cpu)
+{
+    uint64_t total = 0;
+    int has_io_line = 0;
+    printf("  cpu/event   ");
+    for (size_t i = 0; i < cpu->count; i++) {
+        printf(" %s %.1f us  ", cpu->rows[i].name, bench_cpu_us(cpu, cpu->rows[i].ticks));
+        total += cpu->rows[i].ticks;
+    }
+    printf(" total %.1f us\n", bench_cpu_us(cpu, total));
+    for (size_t i = 0; i < cpu->count; i++) {
+        const struct bench_cpu_row *row = &cpu->rows[i];
+        if (!row->has_io || (row->rchar == 0 && row->wchar == 0))
+            continue;
+        printf("  %-12s %s read %.0f B write %.0f B\n", has_io_line ? "" : "io/event", row->name,
+               bench_per_event(cpu, row->rchar), bench_per_event(cpu, row->wchar));
+        has_io_line = 1;
+    }
+}
 
 static void bench_print_text(const struct bench_result *r, int connections)
 {
@@ -1511,6 +1843,8 @@ static void bench_print_text(const struct bench_result *r, int connections)
     else if (r->has_e2e)
         printf("  end-to-end   incomplete: the sinks delivered %llu events\n",
                (unsigned long long)r->sink_lines);
+    if (r->cpu.is_measured)
+        bench_print_cpu(&r->cpu);
 }
 
 static double bench_round3(double v)
@@ -1535,6 +1869,25 @@ static void bench_json_fill(json_t *obj, const struct bench_result *r, int conne
         json_object_set_new(obj, "sink_lines", json_integer((json_int_t)r->sink_lines));
         json_object_set_new(obj, "e2e_seconds", json_real(bench_round3(r->e2e_seconds)));
         json_object_set_new(obj, "e2e_events_per_s", json_real(bench_round3(r->e2e_events_per_s)));
+    }
+    if (r->cpu.is_measured) {
+        json_t *cpu = json_object(), *io = json_object();
+        for (size_t i = 0; i < r->cpu.count; i++) {
+            const struct bench_cpu_row *row = &r->cpu.rows[i];
+            json_object_set_new(cpu, row->name,
+                                json_real(bench_round3(bench_cpu_us(&r->cpu, row->ticks))));
+            if (row->has_io && (row->rchar > 0 || row->wchar > 0))
+                json_object_set_new(io, row->name,
+                                    json_pack("{s:f,s:f}", "read",
+                                              bench_round3(bench_per_event(&r->cpu, row->rchar)),
+                                              "write",
+                                              bench_round3(bench_per_event(&r->cpu, row->wchar))));
+        }
+        json_object_set_new(obj, "cpu_us_per_event", cpu);
+        if (json_object_size(io) > 0)
+            json_object_set_new(obj, "io_bytes_per_event", io);
+        else
+            json_decref(io);
     }
 }
 
