@@ -240,8 +240,9 @@ void cfg_defaults(cfg_t *c)
 
 /* The keys of a listener object in the config file. Integers without a range of their own take the
  * top-level key's range (and inherit its value when not given); lists are JSON arrays of strings or
- * integers (or one string), kept comma-joined. `scheme` limits a key to one kind of listener. */
-enum lopt_type { LOPT_INT, LOPT_STRING, LOPT_LIST };
+ * integers (or one string), kept comma-joined; allow_types_by_identity is an object of such lists
+ * (apply_identity_types). `scheme` limits a key to one kind of listener. */
+enum lopt_type { LOPT_INT, LOPT_STRING, LOPT_LIST, LOPT_IDENTITY_TYPES };
 typedef struct cfg_listener_option {
     const char *key;
     enum lopt_type type;
@@ -262,6 +263,7 @@ static const cfg_listener_option_t cfg_listener_options[] = {
     {"key_file", LOPT_STRING, LOFF(key_file), LSZ(key_file), "tls"},
     {"client_ca", LOPT_STRING, LOFF(client_ca), LSZ(client_ca), "tls"},
     {"allow_identities", LOPT_LIST, LOFF(allow_identities), LSZ(allow_identities), "tls"},
+    {"allow_types_by_identity", LOPT_IDENTITY_TYPES, LOFF(types_by_identity), 0, "tls"},
     {"ciphers", LOPT_STRING, LOFF(ciphers), LSZ(ciphers), "tls"},
     {"allow_uids", LOPT_LIST, LOFF(allow_uids), LSZ(allow_uids), "unix"},
     {"allow_gids", LOPT_LIST, LOFF(allow_gids), LSZ(allow_gids), "unix"},
@@ -306,6 +308,84 @@ static int join_list(json_t *x, char *dst, size_t size, const char *where, char 
 out:
     json_decref(one);
     return rc;
+}
+
+/* allow_types_by_identity: {"NAME": ["pattern", ...], ...} (a value may also be one string). A
+ * name is what allow_identities would list (no ',' so the two can be compared); every name needs
+ * at least one pattern (a certificate that may send nothing belongs out of allow_identities). */
+static int apply_identity_types(cfg_listener_t *l, json_t *x, const char *where, char *err,
+                                size_t errlen)
+{
+    const char *k;
+    json_t *v;
+    if (!json_is_object(x) || json_object_size(x) == 0) {
+        snprintf(err, errlen,
+                 "%s: expected an object {\"identity\": [\"type pattern\", ...]} with at least "
+                 "one identity",
+                 where);
+        return -1;
+    }
+    if (json_object_size(x) > CFG_MAX_IDENTITY_TYPES) {
+        snprintf(err, errlen, "%s: %zu identities, at most %d", where, json_object_size(x),
+                 CFG_MAX_IDENTITY_TYPES);
+        return -1;
+    }
+    l->n_types_by_identity = 0;
+    json_object_foreach(x, k, v)
+    {
+        cfg_identity_types_t *e = &l->types_by_identity[l->n_types_by_identity];
+        char w2[800], shown[64];
+        size_t i = 0;
+        for (; k[i] && i < sizeof shown - 1; i++) /* printable in the error, whatever it holds */
+            shown[i] = (unsigned char)k[i] < 0x20 || k[i] == 0x7f ? '?' : k[i];
+        shown[i] = '\0';
+        snprintf(w2, sizeof w2, "%.500s.\"%s\"", where, shown);
+        int is_bad_name = !k[0] || strchr(k, ',') != NULL;
+        for (const unsigned char *p = (const unsigned char *)k; *p; p++)
+            is_bad_name |= *p < 0x20 || *p == 0x7f;
+        if (is_bad_name || util_strlcpy(e->identity, k, sizeof e->identity) < 0) {
+            snprintf(err, errlen,
+                     "%s: not a certificate name (expected a subject CN or SAN name of 1..%zu "
+                     "bytes, without ',' or control characters)",
+                     w2, sizeof e->identity - 1);
+            return -1;
+        }
+        if (join_list(v, e->types, sizeof e->types, w2, err, errlen) < 0)
+            return -1;
+        if (!e->types[0]) {
+            snprintf(err, errlen,
+                     "%s: expected at least one type pattern (to refuse the certificate, leave "
+                     "its name out of allow_identities)",
+                     w2);
+            return -1;
+        }
+        int n_patterns = 1;
+        for (const char *p = e->types; *p; p++)
+            n_patterns += *p == ',';
+        if (n_patterns > CFG_MAX_IDENTITY_PATTERNS) {
+            snprintf(err, errlen, "%s: %d type patterns, at most %d", w2, n_patterns,
+                     CFG_MAX_IDENTITY_PATTERNS);
+            return -1;
+        }
+        l->n_types_by_identity++;
+    }
+    return 0;
+}
+
+/* 1 when item is one of the entries of a comma-joined list. */
+static int list_contains(const char *list, const char *item)
+{
+    size_t n = strlen(item);
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && memcmp(p, item, n) == 0)
+            return 1;
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return 0;
 }
 
 /* A listener given as an object in the config file: {"url": ..., "max_event_bytes": N, ...}. */
@@ -368,6 +448,10 @@ static int apply_listener_object(cfg_t *c, json_t *v, const char *where, char *e
             if (join_list(x, dst, o->size, w2, err, errlen) < 0)
                 return -1;
             break;
+        case LOPT_IDENTITY_TYPES:
+            if (apply_identity_types(l, x, w2, err, errlen) < 0)
+                return -1;
+            break;
         }
     }
     return 0;
@@ -391,6 +475,24 @@ static int check_listener(const cfg_listener_t *l, char *err, size_t errlen)
                  l->url_str);
         return -1;
     }
+    if (l->n_types_by_identity > 0 && !l->client_ca[0]) {
+        snprintf(err, errlen,
+                 "listener %s: \"allow_types_by_identity\" needs \"client_ca\" (identities come "
+                 "from verified client certificates)",
+                 l->url_str);
+        return -1;
+    }
+    /* with allow_identities, a key it does not list could never match: a typo that would leave
+     * the certificate it meant bound by allow_types alone */
+    for (int i = 0; l->allow_identities[0] && i < l->n_types_by_identity; i++)
+        if (!list_contains(l->allow_identities, l->types_by_identity[i].identity)) {
+            snprintf(err, errlen,
+                     "listener %s: allow_types_by_identity key \"%s\" is not in allow_identities "
+                     "(a certificate with that name is refused at the handshake: add it to "
+                     "allow_identities or drop the key)",
+                     l->url_str, l->types_by_identity[i].identity);
+            return -1;
+        }
     const char *lists[] = {l->allow_uids, l->allow_gids};
     for (int i = 0; i < 2; i++)
         if (lists[i][0] && strspn(lists[i], "0123456789,") != strlen(lists[i])) {

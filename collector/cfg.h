@@ -23,8 +23,19 @@
 #define CFG_MAX_SINKS     16
 #define CFG_PATH_MAX      4096
 
+#define CFG_MAX_IDENTITY_TYPES    16 /* keys of a listener's allow_types_by_identity */
+#define CFG_MAX_IDENTITY_PATTERNS 32 /* type patterns per key */
+
+/* One key of a tls:// listener's allow_types_by_identity: the event types a client certificate
+ * carrying this name (subject CN or SAN name, matched like allow_identities) may send. */
+typedef struct cfg_identity_types {
+    char identity[256]; /* the name */
+    char types[512];    /* fnmatch patterns, comma-joined like allow_types; never empty */
+} cfg_identity_types_t;
+
 /* One listener. The trust settings (issue 8) are lists kept as comma-separated text (a JSON array
  * in the config file is joined with ','); ingest parses them once at bind. Empty means "not set".
+ * allow_types_by_identity is a table of such lists (n_types_by_identity == 0: not set).
  */
 typedef struct cfg_listener {
     char url_str[1200];
@@ -38,6 +49,10 @@ typedef struct cfg_listener {
     char client_ca[1024];                 /* PEM CA bundle: clients must present a cert it signed */
     char allow_identities[1024];          /* client cert subject CN or SAN names allowed */
     char ciphers[512];                    /* TLS 1.2 cipher list (OpenSSL syntax) */
+    /* allow_types_by_identity: a certificate matching keys may send only their types (and
+     * allow_types); one matching none is bound by allow_types alone */
+    cfg_identity_types_t types_by_identity[CFG_MAX_IDENTITY_TYPES];
+    int n_types_by_identity;
     /* every listener */
     char allow_types[1024]; /* event type patterns (fnmatch: "tool.*"); others are dead letters */
     /* unix:// only */

@@ -1,6 +1,6 @@
 /* test_cfg.c - unit tests for cfg.c: defaults, flags (repeatable, unknown, missing value, ranges,
- * --help/--version), JSON config keys (unknown, wrong type, listener objects, sinks), and the
- * precedence defaults < config file < flags. */
+ * --help/--version), JSON config keys (unknown, wrong type, listener objects, sinks, a tls
+ * listener's allow_types_by_identity), and the precedence defaults < config file < flags. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -46,6 +46,21 @@ static void json_bad(const char *text, const char *needle)
         fail_msg("cfg_apply_json(%s) unexpectedly succeeded", text);
     if (!strstr(err, needle))
         fail_msg("cfg_apply_json(%s): error \"%s\" does not contain \"%s\"", text, err, needle);
+    free(c);
+}
+
+/* cfg_apply_json accepts text, cfg_finish refuses it with an error containing needle. */
+static void finish_bad(const char *text, const char *needle)
+{
+    cfg_t *c = cfg_new();
+    char err[1024] = "";
+    cfg_defaults(c);
+    if (cfg_apply_json(c, text, strlen(text), "test.json", err, sizeof err) != 0)
+        fail_msg("cfg_apply_json(%s): %s", text, err);
+    if (cfg_finish(c, err, sizeof err) == 0)
+        fail_msg("cfg_finish after %s unexpectedly succeeded", text);
+    if (!strstr(err, needle))
+        fail_msg("cfg_finish after %s: error \"%s\" does not contain \"%s\"", text, err, needle);
     free(c);
 }
 
@@ -234,6 +249,104 @@ static void test_json_listeners_and_sinks(void **state)
     free(c);
 }
 
+#define TLS_LISTENER                                                                               \
+    "{\"listen\": [{\"url\": \"tls://127.0.0.1:0\", \"cert_file\": \"/c.pem\", \"key_file\": "     \
+    "\"/k.pem\""
+
+static void test_allow_types_by_identity(void **state)
+{
+    static const char text[] = TLS_LISTENER
+        ", \"client_ca\": \"/ca.pem\", \"allow_identities\": [\"broker\", \"policy-agent\", \"x\"],"
+        " \"allow_types\": [\"broker.*\", \"policy.*\", \"workspace.*\"],"
+        " \"allow_types_by_identity\": {\"broker\": [\"broker.*\"],"
+        "   \"policy-agent\": [\"policy.*\", \"workspace.profile_apply\"], \"x\": \"x.*\"}}]}";
+    cfg_t *c = cfg_new();
+    char err[1024] = "";
+    cfg_defaults(c);
+    if (cfg_apply_json(c, text, strlen(text), "t.json", err, sizeof err) != 0)
+        fail_msg("cfg_apply_json: %s", err);
+    if (cfg_finish(c, err, sizeof err) != 0)
+        fail_msg("cfg_finish: %s", err);
+    const cfg_listener_t *l = &c->listeners[0];
+    assert_int_equal(l->n_types_by_identity, 3);
+    assert_string_equal(l->types_by_identity[0].identity, "broker");
+    assert_string_equal(l->types_by_identity[0].types, "broker.*");
+    assert_string_equal(l->types_by_identity[1].identity, "policy-agent");
+    assert_string_equal(l->types_by_identity[1].types, "policy.*,workspace.profile_apply");
+    assert_string_equal(l->types_by_identity[2].identity, "x");
+    assert_string_equal(l->types_by_identity[2].types, "x.*"); /* one string is a list of one */
+
+    /* without allow_identities any key is accepted (a certificate matching none falls back to
+     * allow_types) */
+    static const char open_ids[] =
+        TLS_LISTENER ", \"client_ca\": \"/ca.pem\","
+                     " \"allow_types_by_identity\": {\"a\": [\"a.*\"]}}]}";
+    cfg_defaults(c);
+    if (cfg_apply_json(c, open_ids, strlen(open_ids), "t.json", err, sizeof err) != 0 ||
+        cfg_finish(c, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(c->listeners[0].n_types_by_identity, 1);
+    assert_int_equal(c->listeners[0].allow_identities[0], '\0');
+    free(c);
+
+    /* shape errors name the key (and the identity) */
+    json_bad("{\"listen\": [{\"url\": \"tcp://127.0.0.1:0\", \"allow_types_by_identity\": {}}]}",
+             "allow_types_by_identity: only tls:// listeners take this key");
+    json_bad(TLS_LISTENER ", \"allow_types_by_identity\": [\"broker.*\"]}]}",
+             "allow_types_by_identity: expected an object");
+    json_bad(TLS_LISTENER ", \"allow_types_by_identity\": {}}]}", "with at least one identity");
+    json_bad(TLS_LISTENER ", \"allow_types_by_identity\": {\"broker\": 7}}]}",
+             "allow_types_by_identity.\"broker\": expected an array of strings");
+    json_bad(TLS_LISTENER ", \"allow_types_by_identity\": {\"broker\": {\"a\": 1}}}]}",
+             "allow_types_by_identity.\"broker\": expected an array of strings");
+    json_bad(TLS_LISTENER ", \"allow_types_by_identity\": {\"broker\": [true]}}]}",
+             "allow_types_by_identity.\"broker\"[0]: expected a non-empty string");
+    json_bad(TLS_LISTENER ", \"allow_types_by_identity\": {\"broker\": []}}]}",
+             "allow_types_by_identity.\"broker\": expected at least one type pattern");
+    json_bad(TLS_LISTENER ", \"allow_types_by_identity\": {\"broker\": [\"a,b\"]}}]}",
+             "without ','");
+    json_bad(TLS_LISTENER ", \"allow_types_by_identity\": {\"a,b\": [\"a.*\"]}}]}",
+             "allow_types_by_identity.\"a,b\": not a certificate name");
+    json_bad(TLS_LISTENER ", \"allow_types_by_identity\": {\"\": [\"a.*\"]}}]}",
+             "not a certificate name");
+    json_bad(TLS_LISTENER ", \"allow_types_by_identity\": {\"a\\nb\": [\"a.*\"]}}]}",
+             "allow_types_by_identity.\"a?b\": not a certificate name");
+    json_bad(TLS_LISTENER ", \"allow_types_by_identity\": {\"a\": \"x\", \"a\": \"y\"}}]}",
+             "test.json");
+
+    /* bounds: identities per listener, patterns per identity, name length */
+    char big[16384];
+    size_t off = (size_t)snprintf(big, sizeof big, TLS_LISTENER ", \"allow_types_by_identity\": {");
+    for (int i = 0; i <= CFG_MAX_IDENTITY_TYPES; i++)
+        off +=
+            (size_t)snprintf(big + off, sizeof big - off, "%s\"id%d\": \"t.*\"", i ? "," : "", i);
+    snprintf(big + off, sizeof big - off, "}}]}");
+    json_bad(big, "17 identities, at most 16");
+    off =
+        (size_t)snprintf(big, sizeof big, TLS_LISTENER ", \"allow_types_by_identity\": {\"a\": [");
+    for (int i = 0; i <= CFG_MAX_IDENTITY_PATTERNS; i++)
+        off += (size_t)snprintf(big + off, sizeof big - off, "%s\"t%d\"", i ? "," : "", i);
+    snprintf(big + off, sizeof big - off, "]}}]}");
+    json_bad(big, "allow_types_by_identity.\"a\": 33 type patterns, at most 32");
+    off = (size_t)snprintf(big, sizeof big, TLS_LISTENER ", \"allow_types_by_identity\": {\"");
+    memset(big + off, 'n', 300);
+    snprintf(big + off + 300, sizeof big - off - 300, "\": [\"a.*\"]}}]}");
+    json_bad(big, "1..255 bytes");
+
+    /* checks across keys: client_ca, and allow_identities when it is set */
+    finish_bad(TLS_LISTENER ", \"allow_types_by_identity\": {\"broker\": [\"broker.*\"]}}]}",
+               "listener tls://127.0.0.1:0: \"allow_types_by_identity\" needs \"client_ca\"");
+    finish_bad(TLS_LISTENER
+               ", \"client_ca\": \"/ca.pem\", \"allow_identities\": [\"broker\"],"
+               " \"allow_types_by_identity\": {\"broker\": \"b.*\", \"brokr\": \"b.*\"}}]}",
+               "allow_types_by_identity key \"brokr\" is not in allow_identities");
+    /* a name that only starts or ends like a listed one is not listed */
+    finish_bad(TLS_LISTENER
+               ", \"client_ca\": \"/ca.pem\", \"allow_identities\": [\"broker-2\", \"x\"],"
+               " \"allow_types_by_identity\": {\"broker\": \"b.*\"}}]}",
+               "key \"broker\" is not in allow_identities");
+}
+
 /* Writes text to a new temp file; returns its path (caller frees and unlinks). */
 static char *write_temp(const char *text)
 {
@@ -294,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_help_version),
         cmocka_unit_test(test_json_errors),
         cmocka_unit_test(test_json_listeners_and_sinks),
+        cmocka_unit_test(test_allow_types_by_identity),
         cmocka_unit_test(test_flags_override_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
