@@ -20,8 +20,11 @@
  *   6. Trust (issue 8): a listener may admit only some peers (unix allow_uids/allow_gids, TLS
  *      client identities, max_connections_per_peer): refusals happen at accept or handshake and
  *      are logged with the reason. Its allow_types binds it to event types: an event of another
- *      type is a dead letter "type X not allowed from <identity>". The identity the collector saw
- *      is what norm records under unmapped.collector, whatever the emitter claimed.
+ *      type is a dead letter "type X not allowed from <identity>". On tls:// listeners
+ *      allow_types_by_identity narrows that per client certificate: the keys its names match are
+ *      resolved once at the handshake (ingest_tls.c), so an event costs a mask test, plus fnmatch
+ *      over those keys' patterns when one matched. The identity the collector saw is what norm
+ *      records under unmapped.collector, whatever the emitter claimed.
  */
 #include "ingest.h"
 #include "jalloc.h"
@@ -374,7 +377,8 @@ static void ingest_heap_end(ingest_t *in)
     }
 }
 
-/* Source binding: is an event of this type (NULL: none given) allowed on the listener? */
+/* Source binding: is an event of this type (NULL: none given) allowed on the listener? The
+ * connection's own binding (allow_types_by_identity) is checked beside it, in conn_make_record. */
 static int listener_type_allowed(const listener_t *l, const char *type)
 {
     if (l->n_types == 0)
@@ -400,8 +404,8 @@ static void conn_type_refusal(conn_t *c, const char *type, char *reason, size_t 
     uint64_t now = util_mono_ns();
     if (now - c->l->last_type_log_ns > 1000000000ull) {
         c->l->last_type_log_ns = now;
-        log_warn("listener %s: %s (dead letter; %llu refused by allow_types so far)", c->l->name,
-                 reason, (unsigned long long)c->l->in->stats.disallowed_types);
+        log_warn("listener %s: %s (dead letter; %llu refused by a type allowlist so far)",
+                 c->l->name, reason, (unsigned long long)c->l->in->stats.disallowed_types);
     }
 }
 
@@ -433,13 +437,14 @@ static spool_record_t *conn_make_record(conn_t *c, const char *p, size_t len, ch
         *is_rejected = 1;
         goto out;
     }
-    if (!listener_type_allowed(c->l, json_str(obj, "type"))) {
-        conn_type_refusal(c, json_str(obj, "type"), reason, reasonlen);
+    const char *type = json_str(obj, "type");
+    if (!listener_type_allowed(c->l, type) || (c->tls && !ingest_tls_type_allowed(c->tls, type))) {
+        conn_type_refusal(c, type, reason, reasonlen);
         *is_rejected = 1;
         goto out;
     }
     const char *str[SR_NSTR] = {0};
-    str[SR_TYPE] = json_str(obj, "type");
+    str[SR_TYPE] = type;
     str[SR_USER] = json_str(obj, "user");
     str[SR_WORKSPACE] = json_str(obj, "workspace");
     str[SR_PEER] = c->peer;
@@ -907,6 +912,11 @@ static int listener_parse_allowlists(listener_t *l, char *err, size_t errlen)
             dst[(*n)++] = strtol(p, NULL, 10);
         }
     }
+    if (l->cfg.n_types_by_identity > 0 && !l->cfg.allow_identities[0] && !l->cfg.allow_types[0])
+        log_warn("listener %s: allow_types_by_identity without allow_identities or allow_types: a "
+                 "certificate from client_ca that matches none of its names may send any event "
+                 "type (list the names in allow_identities to refuse the others)",
+                 l->cfg.url_str);
     return 0;
 too_many:
     snprintf(err, errlen, "listener %s: more than %d entries in an allow list", l->cfg.url_str,

@@ -56,7 +56,7 @@ void ingest_free(ingest_t *in);
 typedef struct ingest_stats {
     uint64_t lines, events, dead_letters, connections, refused_connections;
     uint64_t tls_refused;      /* of refused_connections: failed TLS handshakes */
-    uint64_t disallowed_types; /* of dead_letters: types outside a listener's allow_types */
+    uint64_t disallowed_types; /* of dead_letters: types outside allow_types (by identity) */
 } ingest_stats_t;
 void ingest_get_stats(const ingest_t *in, ingest_stats_t *st);
 

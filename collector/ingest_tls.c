@@ -7,11 +7,21 @@
  *
  * Why the identity check sits in the verify callback: a refused client then fails the handshake
  * with an alert (it never gets to send a byte of data), whatever the protocol version.
+ *
+ * One matcher (tls_cert_match) compares a certificate's names with configured ones, for
+ * allow_identities in the verify callback and for allow_types_by_identity once the handshake is
+ * done: the keys a connection's certificate matched are kept as a bit mask, so the per-event check
+ * (ingest_tls_type_allowed) is a test of that mask and, only when it is set, fnmatch over the
+ * patterns of those keys. Both tables are parsed once from the listener's settings, which are read
+ * at start only (SIGHUP re-reads the files, not the config), so a mask stays valid for the life of
+ * the context.
  */
 #include "ingest_tls.h"
 #include "util.h"
 
+#include <fnmatch.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +33,23 @@
 #define TLS_MAX_IDENTITIES 64
 #define TLS_VERIFY_DEPTH   8
 
+/* matches are bit masks: a uint64_t for allow_identities, a uint32_t per connection for
+ * allow_types_by_identity */
+_Static_assert(TLS_MAX_IDENTITIES <= 64, "allow_identities matches are a uint64_t mask");
+_Static_assert(CFG_MAX_IDENTITY_TYPES <= 32, "allow_types_by_identity keys are a uint32_t mask");
+
 struct ingest_tls_ctx {
     const cfg_listener_t *l; /* borrowed: paths, ciphers, allowlist text */
     SSL_CTX *ctx;            /* the current one; sessions hold their own reference */
     char ids_buf[sizeof(((cfg_listener_t *)0)->allow_identities)];
     const char *ids[TLS_MAX_IDENTITIES];
     int n_ids;
+    /* allow_types_by_identity: key k's name (borrowed from l) and its patterns */
+    const char *type_ids[CFG_MAX_IDENTITY_TYPES];
+    char type_bufs[CFG_MAX_IDENTITY_TYPES][sizeof(((cfg_identity_types_t *)0)->types)];
+    const char *types[CFG_MAX_IDENTITY_TYPES][CFG_MAX_IDENTITY_PATTERNS];
+    int n_types[CFG_MAX_IDENTITY_TYPES];
+    int n_type_ids;
 };
 
 struct ingest_tls_conn {
@@ -40,6 +61,7 @@ struct ingest_tls_conn {
     char refusal[512]; /* set by the verify callback */
     char cn[256];
     char subject[512];
+    uint32_t type_keys; /* allow_types_by_identity keys the certificate matched (bit k: key k) */
 };
 
 /* The reason of the last OpenSSL failure, or fallback. */
@@ -56,21 +78,25 @@ static void tls_error_text(char *buf, size_t len, const char *fallback)
     ERR_clear_error();
 }
 
-/* Fills out with the leaf's names ("CN=x, DNS:y, ...") and returns 1 when one of them is allowed.
- */
-static int tls_identity_allowed(const ingest_tls_ctx_t *t, X509 *cert, char *out, size_t outlen)
+/* Which of names[0..n-1] (n <= 64) the certificate carries as its subject CN or a SAN name (DNS,
+ * email, URI), exactly: bit k of the result for names[k]. Fills out (when outlen > 0) with the
+ * leaf's names ("CN=x, DNS:y, ...") for a log line. */
+static uint64_t tls_cert_match(X509 *cert, const char *const *names, int n, char *out,
+                               size_t outlen)
 {
     char cn[256] = "";
     size_t off = 0;
-    int is_allowed = 0;
+    uint64_t matched = 0;
 
-    out[0] = '\0';
+    if (outlen > 0)
+        out[0] = '\0';
     if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn) > 0 &&
         strlen(cn) < sizeof cn - 1) {
-        off += (size_t)snprintf(out, outlen, "CN=%s", cn);
-        for (int i = 0; i < t->n_ids; i++)
-            if (strcmp(cn, t->ids[i]) == 0)
-                is_allowed = 1;
+        if (outlen > 0)
+            off += (size_t)snprintf(out, outlen, "CN=%s", cn);
+        for (int i = 0; i < n; i++)
+            if (strcmp(cn, names[i]) == 0)
+                matched |= UINT64_C(1) << i;
     }
     GENERAL_NAMES *sans = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
     for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++) {
@@ -80,20 +106,21 @@ static int tls_identity_allowed(const ingest_tls_ctx_t *t, X509 *cert, char *out
             continue;
         const ASN1_IA5STRING *s = g->d.ia5;
         const char *v = (const char *)ASN1_STRING_get0_data(s);
-        int n = ASN1_STRING_length(s);
-        if (n <= 0 || n > 255 || memchr(v, '\0', (size_t)n)) /* an embedded NUL never matches */
+        int len = ASN1_STRING_length(s);
+        /* an embedded NUL never matches */
+        if (len <= 0 || len > 255 || memchr(v, '\0', (size_t)len))
             continue;
         if (off < outlen)
-            off +=
-                (size_t)snprintf(out + off, outlen - off, "%s%s:%.*s", off ? ", " : "", kind, n, v);
-        for (int k = 0; k < t->n_ids; k++)
-            if ((size_t)n == strlen(t->ids[k]) && memcmp(v, t->ids[k], (size_t)n) == 0)
-                is_allowed = 1;
+            off += (size_t)snprintf(out + off, outlen - off, "%s%s:%.*s", off ? ", " : "", kind,
+                                    len, v);
+        for (int k = 0; k < n; k++)
+            if ((size_t)len == strlen(names[k]) && memcmp(v, names[k], (size_t)len) == 0)
+                matched |= UINT64_C(1) << k;
     }
     GENERAL_NAMES_free(sans);
-    if (!out[0])
+    if (outlen > 0 && !out[0])
         snprintf(out, outlen, "(no CN or SAN name)");
-    return is_allowed;
+    return matched;
 }
 
 static int tls_verify_cb(int is_ok, X509_STORE_CTX *x)
@@ -118,7 +145,7 @@ static int tls_verify_cb(int is_ok, X509_STORE_CTX *x)
     }
     if (depth == 0 && cert && tc->t->n_ids > 0) {
         char names[300];
-        if (!tls_identity_allowed(tc->t, cert, names, sizeof names)) {
+        if (tls_cert_match(cert, tc->t->ids, tc->t->n_ids, names, sizeof names) == 0) {
             snprintf(tc->refusal, sizeof tc->refusal,
                      "client certificate %.200s is not in allow_identities (its names: %.250s)",
                      subject, names);
@@ -206,6 +233,23 @@ int ingest_tls_ctx_new(const cfg_listener_t *l, ingest_tls_ctx_t **out, char *er
         }
         t->ids[t->n_ids++] = p;
     }
+    for (int k = 0; k < l->n_types_by_identity && k < CFG_MAX_IDENTITY_TYPES; k++) {
+        const cfg_identity_types_t *e = &l->types_by_identity[k];
+        t->type_ids[k] = e->identity;
+        util_strlcpy(t->type_bufs[k], e->types, sizeof t->type_bufs[k]);
+        for (char *save = NULL, *p = strtok_r(t->type_bufs[k], ",", &save); p;
+             p = strtok_r(NULL, ",", &save)) {
+            if (t->n_types[k] == CFG_MAX_IDENTITY_PATTERNS) { /* cfg checked it; kept bounded */
+                snprintf(err, errlen,
+                         "listener %s: allow_types_by_identity \"%s\": more than %d patterns",
+                         l->url_str, e->identity, CFG_MAX_IDENTITY_PATTERNS);
+                free(t);
+                return -1;
+            }
+            t->types[k][t->n_types[k]++] = p;
+        }
+        t->n_type_ids++;
+    }
     t->ctx = tls_ctx_build(l, err, errlen);
     if (!t->ctx) {
         free(t);
@@ -283,6 +327,8 @@ static void tls_establish(ingest_tls_conn_t *tc)
     tc->is_established = 1;
     if (!peer)
         return;
+    /* once per connection: the certificate is verified and cannot change (no renegotiation) */
+    tc->type_keys = (uint32_t)tls_cert_match(peer, tc->t->type_ids, tc->t->n_type_ids, NULL, 0);
     if (X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, tc->cn,
                                   sizeof tc->cn) < 0)
         tc->cn[0] = '\0';
@@ -339,6 +385,18 @@ const char *ingest_tls_client_cn(const ingest_tls_conn_t *tc)
 const char *ingest_tls_client_subject(const ingest_tls_conn_t *tc)
 {
     return tc->subject;
+}
+
+int ingest_tls_type_allowed(const ingest_tls_conn_t *tc, const char *type)
+{
+    uint32_t keys = tc->type_keys;
+    if (keys == 0)
+        return 1;
+    for (int k = 0; type && keys; k++, keys >>= 1)
+        for (int i = 0; (keys & 1) && i < tc->t->n_types[k]; i++)
+            if (fnmatch(tc->t->types[k][i], type, 0) == 0)
+                return 1;
+    return 0;
 }
 
 const char *ingest_tls_version(const ingest_tls_conn_t *tc)

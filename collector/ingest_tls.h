@@ -17,6 +17,11 @@
  * fails the handshake inside OpenSSL's verify callback (the client gets an alert) and
  * ingest_tls_read() returns INGEST_TLS_ERROR with the reason for the log.
  *
+ * allow_types_by_identity: when the handshake completes, the verified certificate's names are
+ * matched (the same way as allow_identities) against its keys, once; ingest_tls_type_allowed()
+ * then answers per event from that result. Like allow_identities it is read from the listener's
+ * settings at ingest_tls_ctx_new() and not changed by a reload.
+ *
  * Ownership: a connection's state is owned by the ingest conn_t and freed with
  * ingest_tls_conn_free(). Memory per connection: OpenSSL's own buffers plus the ciphertext of one
  * read chunk (the caller drains ingest_tls_read() after every feed) and of the replies not yet
@@ -58,6 +63,10 @@ int ingest_tls_is_established(const ingest_tls_conn_t *tc);
  * form ("" without one). Valid while tc lives. */
 const char *ingest_tls_client_cn(const ingest_tls_conn_t *tc);
 const char *ingest_tls_client_subject(const ingest_tls_conn_t *tc);
+/* allow_types_by_identity, resolved at the handshake: 1 when the client certificate matched no key
+ * (the listener's allow_types alone decide) or when type matches a pattern of a key it matched;
+ * 0 otherwise (type NULL: the event has none). Cheap when no key matched. */
+int ingest_tls_type_allowed(const ingest_tls_conn_t *tc, const char *type);
 /* The negotiated protocol version ("TLSv1.3"). */
 const char *ingest_tls_version(const ingest_tls_conn_t *tc);
 
