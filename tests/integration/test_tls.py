@@ -1,6 +1,7 @@
 """tls:// listeners end to end: handshakes that must succeed or be refused (with the reason logged), the client
-identity recorded in the stored event, TLS 1.2 with a configured cipher, and a certificate reload (SIGHUP) while
-connections keep sending.
+identity recorded in the stored event, event types bound per client certificate (allow_types_by_identity) and
+its config errors, TLS 1.2 with a configured cipher, and a certificate reload (SIGHUP) while connections keep
+sending.
 
 Certificates come from tls_util.Pki (the openssl CLI); the client is Python's ssl module.
 """
@@ -119,6 +120,120 @@ class TlsTest(harness.CollectorTestCase):
         self.assertNotIn("uid", ev["unmapped"]["collector"])
         self.assertEqual(ev["unmapped"]["collector_claimed"], {"tls_cn": "admin", "uid": 0})
         self.assertEqual(json.loads(lines[1])["unmapped"]["collector"]["tls_cn"], "broker")
+
+    def send_expect(self, port, ctx, lines, n_errors):
+        """Sends lines on a new connection; returns the error notices once every line is acked."""
+        c = tls_util.TlsClient(port, ctx, timeout=scaled(10))
+        try:
+            c.send_lines(lines)
+            errs = c.wait_errors(n_errors, scaled(10)) if n_errors else []
+            c.wait_ack(len(lines), scaled(10))
+            self.assertEqual(len(c.errors), n_errors, c.errors)
+            return errs
+        finally:
+            c.close()
+
+    def test_types_by_identity(self):
+        col, port = self.start_tls(
+            client_ca=self.pki.cert, allow_identities=["broker", "policy-agent", "auditor"],
+            allow_types=["broker.*", "policy.*", "workspace.*"],
+            allow_types_by_identity={"broker": ["broker.*"],
+                                     "policy-agent": ["policy.*", "workspace.update", "tool.*"]})
+        broker = self.ctx(*self.pki.issue("broker"))
+        agent = self.ctx(*self.pki.issue("policy-agent"))
+        auditor = self.ctx(*self.pki.issue("auditor"))  # admitted, matches no key
+        relay = self.ctx(*self.pki.issue("relay", san=["DNS:broker", "DNS:policy-agent"]))  # both, by SAN
+
+        def ev(prefix, i, kind):
+            extra = {"open": dict(type="broker.session.open", session="s-1", src_ip="10.1.2.3"),
+                     "apply": dict(type="policy.apply", policy="p"),
+                     "update": dict(type="workspace.update", profile="strict"),
+                     "start": {},  # workspace.start
+                     "tool": dict(type="tool.exec", cmd_line="ls", process="ls", pid=7)}[kind]
+            return make_event(i, prefix, **extra)
+
+        def refused(line, typ, cn):
+            return (line, "type %s not allowed from CN=%s" % (typ, cn))
+
+        # the broker's certificate: broker.* only, although the listener takes policy.* and workspace.*
+        errs = self.send_expect(port, broker, [ev("broker", 0, "open"), ev("broker", 1, "apply"),
+                                               ev("broker", 2, "update"), ev("broker", 3, "tool")], 3)
+        self.assertEqual(errs, [refused(2, "policy.apply", "broker"), refused(3, "workspace.update", "broker"),
+                                refused(4, "tool.exec", "broker")])
+        col.wait_log(r"WARN listener tls://\S+: type policy\.apply not allowed from CN=broker \(dead letter; 1 "
+                     r"refused by a type allowlist so far\)", scaled(5))
+        # the policy agent: the reverse; its key AND allow_types (workspace.start is outside its key, tool.exec
+        # outside allow_types)
+        errs = self.send_expect(port, agent, [ev("agent", 0, "apply"), ev("agent", 1, "open"),
+                                              ev("agent", 2, "update"), ev("agent", 3, "start"),
+                                              ev("agent", 4, "tool")], 3)
+        self.assertEqual(errs, [refused(2, "broker.session.open", "policy-agent"),
+                                refused(4, "workspace.start", "policy-agent"),
+                                refused(5, "tool.exec", "policy-agent")])
+        # a certificate matching no key: allow_types alone
+        errs = self.send_expect(port, auditor, [ev("auditor", 0, "start"), ev("auditor", 1, "open"),
+                                                ev("auditor", 2, "apply"), ev("auditor", 3, "tool")], 1)
+        self.assertEqual(errs, [refused(4, "tool.exec", "auditor")])
+        # one matching two keys (by SAN names): their union
+        errs = self.send_expect(port, relay, [ev("relay", 0, "open"), ev("relay", 1, "apply"),
+                                              ev("relay", 2, "start")], 1)
+        self.assertEqual(errs, [refused(3, "workspace.start", "relay")])
+
+        # SIGHUP reloads the files, not the settings: a new connection is bound as before
+        col.send_signal(signal.SIGHUP)
+        col.wait_log(r"SIGHUP: TLS certificates reloaded on 1 listener", scaled(10))
+        errs = self.send_expect(port, broker, [ev("broker-2", 0, "apply"), ev("broker-2", 1, "open")], 1)
+        self.assertEqual(errs, [refused(1, "policy.apply", "broker")])
+
+        stored = {"broker-000000": ("broker", 3002), "agent-000000": ("policy-agent", 3004),
+                  "agent-000002": ("policy-agent", 3004), "auditor-000000": ("auditor", None),
+                  "auditor-000001": ("auditor", 3002), "auditor-000002": ("auditor", 3004),
+                  "relay-000000": ("relay", 3002), "relay-000001": ("relay", 3004),
+                  "broker-2-000001": ("broker", 3002)}
+        self.assertEqual(harness.spool_count(col.spool), len(stored))
+        lines = harness.wait_sink_lines(col.sink_path, len(stored), scaled(10))
+        got = {}
+        for line in lines:
+            e = json.loads(line)
+            self.assertIn("class_uid", e)  # normalized OCSF
+            got[harness.event_key(line)] = (e["unmapped"]["collector"]["tls_cn"], e["class_uid"])
+        self.assertEqual({k: v[0] for k, v in got.items()}, {k: v[0] for k, v in stored.items()})
+        for k, (_, cls) in stored.items():
+            if cls is not None:
+                self.assertEqual(got[k][1], cls, k)
+        dl = harness.spool_dead_letters(col.spool)
+        self.assertEqual(len(dl), 9)
+        self.assertTrue(all(re.match(r"^type \S+ not allowed from CN=", d["reason"]) for d in dl), dl)
+
+    def test_types_by_identity_config_errors(self):
+        ca = self.pki.cert
+        base = {"url": "tls://127.0.0.1:0", "cert_file": self.server_cert, "key_file": self.server_key}
+        cases = [
+            ({"allow_types_by_identity": {"broker": ["broker.*"]}},
+             r'listener tls://127\.0\.0\.1:0: "allow_types_by_identity" needs "client_ca"'),
+            ({"client_ca": ca, "allow_identities": ["broker"],
+              "allow_types_by_identity": {"broker": ["broker.*"], "policy-agent": ["policy.*"]}},
+             r'allow_types_by_identity key "policy-agent" is not in allow_identities'),
+            ({"client_ca": ca, "allow_types_by_identity": {"broker": 7}},
+             r'key "listen"\[0\]\.allow_types_by_identity\."broker": expected an array of strings'),
+            ({"client_ca": ca, "allow_types_by_identity": ["broker.*"]},
+             r"allow_types_by_identity: expected an object"),
+            ({"client_ca": ca, "allow_types_by_identity": {"broker": []}},
+             r'allow_types_by_identity\."broker": expected at least one type pattern'),
+        ]
+        for extra, want in cases:
+            lst = dict(base, **extra)
+            col = self.collector(start=False, listen=[], config={"listen": [lst]})
+            col.start(wait_ready=False)
+            self.assertEqual(col.wait(scaled(10)), 2, (extra, col.log()))
+            self.assertRegex(col.log(), want)
+        # a tcp:// listener does not take it
+        cfg = os.path.join(self.tmp, "tcp.json")
+        with open(cfg, "w") as f:
+            json.dump({"listen": [{"url": "tcp://127.0.0.1:0", "allow_types_by_identity": {"a": ["a.*"]}}]}, f)
+        r = harness.run_collector(["--config", cfg, "--check-config"])
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("allow_types_by_identity: only tls:// listeners take this key", r.stderr)
 
     def test_tls12_with_configured_cipher(self):
         cipher = "ECDHE-ECDSA-AES256-GCM-SHA384"
