@@ -39,6 +39,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(memchr(c.listeners[i].allow_types, '\0', sizeof c.listeners[i].allow_types));
         FUZZ_CHECK(
             memchr(c.listeners[i].allow_identities, '\0', sizeof c.listeners[i].allow_identities));
+        const cfg_listener_t *l = &c.listeners[i];
+        FUZZ_CHECK(l->n_types_by_identity >= 0 && l->n_types_by_identity <= CFG_MAX_IDENTITY_TYPES);
+        for (int k = 0; k < l->n_types_by_identity; k++) {
+            const cfg_identity_types_t *e = &l->types_by_identity[k];
+            FUZZ_CHECK(memchr(e->identity, '\0', sizeof e->identity) && e->identity[0]);
+            FUZZ_CHECK(memchr(e->types, '\0', sizeof e->types) && e->types[0]);
+        }
     }
     for (int i = 0; i < c.n_sinks; i++)
         FUZZ_CHECK(memchr(c.sinks[i], '\0', sizeof c.sinks[i]) != NULL);
