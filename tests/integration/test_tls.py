@@ -205,6 +205,18 @@ class TlsTest(harness.CollectorTestCase):
         self.assertEqual(len(dl), 9)
         self.assertTrue(all(re.match(r"^type \S+ not allowed from CN=", d["reason"]) for d in dl), dl)
 
+    def test_types_by_identity_without_allow_identities(self):
+        """Any certificate from client_ca is admitted; a matching one is bound by its key, another one by allow_types
+        (unset here: anything, which the collector warns about at start)."""
+        col, port = self.start_tls(client_ca=self.pki.cert, allow_types_by_identity={"broker": "broker.*"})
+        col.wait_log(r"WARN listener tls://127\.0\.0\.1:0: allow_types_by_identity without allow_identities or "
+                     r"allow_types", scaled(5))
+        apply = make_event(0, "p", type="policy.apply", policy="p")
+        errs = self.send_expect(port, self.ctx(*self.pki.issue("broker")), [apply], 1)
+        self.assertEqual(errs, [(1, "type policy.apply not allowed from CN=broker")])
+        self.send_expect(port, self.ctx(*self.pki.issue("someone")), [apply], 0)
+        self.assertEqual(harness.spool_count(col.spool), 1)
+
     def test_types_by_identity_config_errors(self):
         ca = self.pki.cert
         base = {"url": "tls://127.0.0.1:0", "cert_file": self.server_cert, "key_file": self.server_key}
