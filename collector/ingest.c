@@ -105,6 +105,7 @@ struct conn {
     int open_handles;       /* 2 while open; freed at 0 with refs == 0 */
     int is_draining;        /* no more reads: waiting to write the final ack */
     int is_closing;         /* handles being closed */
+    int is_close_notify_sent; /* TLS: after the final ack, written or in flight */
     int is_reading;
     int is_write_busy;
     uv_write_t wreq;
@@ -294,14 +295,26 @@ static void conn_close(conn_t *c)
     uv_close((uv_handle_t *)&c->idle, conn_handle_closed);
 }
 
-/* A draining connection closes once every line is durable and its final ack went out. */
+/* A draining connection closes once every line is durable and its final ack went out. An
+ * established TLS session then sends its close_notify first and closes when that write completed
+ * (its callback comes back here), so the client can tell the end from a cut stream; a failed or
+ * refused one (its alert already went out) closes at once. */
 static void conn_maybe_finish(conn_t *c)
 {
     conn_flush_writes(c);
-    if (c->is_draining && !c->is_closing && !c->is_write_busy && c->refs == 0 &&
-        c->ack_sent == c->lines_read && c->notice_len == 0 &&
-        !(c->tls && ingest_tls_pending(c->tls) > 0))
-        conn_close(c);
+    if (!c->is_draining || c->is_closing || c->is_write_busy || c->refs != 0 ||
+        c->ack_sent != c->lines_read || c->notice_len != 0 ||
+        (c->tls && ingest_tls_pending(c->tls) > 0))
+        return;
+    if (c->tls && !c->is_close_notify_sent) {
+        c->is_close_notify_sent = 1;
+        if (ingest_tls_shutdown(c->tls) == 0) {
+            conn_flush_writes(c);
+            if (c->is_write_busy || c->is_closing)
+                return;
+        }
+    }
+    conn_close(c);
 }
 
 /* ---- records ---- */

@@ -58,6 +58,7 @@ struct ingest_tls_conn {
     BIO *rbio, *wbio; /* owned by ssl */
     int is_established;
     int is_failed;
+    int is_shut_down;  /* close_notify queued: SSL_shutdown is called at most once */
     char refusal[512]; /* set by the verify callback */
     char cn[256];
     char subject[512];
@@ -418,6 +419,21 @@ int ingest_tls_write(ingest_tls_conn_t *tc, const char *data, size_t len)
         }
         data += done;
         len -= done;
+    }
+    return 0;
+}
+
+int ingest_tls_shutdown(ingest_tls_conn_t *tc)
+{
+    if (!ingest_tls_is_established(tc) || tc->is_shut_down)
+        return -1;
+    tc->is_shut_down = 1;
+    ERR_clear_error();
+    /* over a memory BIO the alert is written at once: 0 (sent, the client's not seen yet) or 1 */
+    if (SSL_shutdown(tc->ssl) < 0) {
+        tc->is_failed = 1;
+        ERR_clear_error();
+        return -1;
     }
     return 0;
 }

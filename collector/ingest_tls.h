@@ -53,9 +53,9 @@ void ingest_tls_conn_free(ingest_tls_conn_t *tc); /* NULL is fine */
 /* Ciphertext read from the socket. 0, or -1 on out of memory. */
 int ingest_tls_feed(ingest_tls_conn_t *tc, const char *data, size_t len);
 /* Runs the handshake and decrypts into buf (cap > 0). Returns the number of plaintext bytes
- * (> 0), INGEST_TLS_WANT (needs more ciphertext), INGEST_TLS_EOF (the client sent close_notify)
- * or INGEST_TLS_ERROR with reason filled (handshake refused, bad record). Call it until it returns
- * something <= 0 after every feed. */
+ * (> 0), INGEST_TLS_WANT (needs more ciphertext), INGEST_TLS_EOF (the client sent close_notify: a
+ * clean end of its input; replies can still be written) or INGEST_TLS_ERROR with reason filled
+ * (handshake refused, bad record). Call it until it returns something <= 0 after every feed. */
 int ingest_tls_read(ingest_tls_conn_t *tc, char *buf, size_t cap, char *reason, size_t reasonlen);
 /* 1 once the handshake completed and the client passed every check. */
 int ingest_tls_is_established(const ingest_tls_conn_t *tc);
@@ -72,6 +72,10 @@ const char *ingest_tls_version(const ingest_tls_conn_t *tc);
 
 /* Encrypts plaintext for the client (only once established). 0, or -1 on failure. */
 int ingest_tls_write(ingest_tls_conn_t *tc, const char *data, size_t len);
+/* Queues the close_notify alert (SSL_shutdown, once) for ingest_tls_take, on a normal close:
+ * nothing can be written after it. 0, or -1 when not sent: not established, after a fatal error
+ * (OpenSSL forbids SSL_shutdown then), already sent, or SSL_shutdown failed. */
+int ingest_tls_shutdown(ingest_tls_conn_t *tc);
 /* Ciphertext waiting to be sent (handshake messages, alerts, records). */
 size_t ingest_tls_pending(const ingest_tls_conn_t *tc);
 /* Moves up to cap bytes of it into buf; returns how many. */
