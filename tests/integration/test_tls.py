@@ -1,7 +1,8 @@
 """tls:// listeners end to end: handshakes that must succeed or be refused (with the reason logged), the client
 identity recorded in the stored event, event types bound per client certificate (allow_types_by_identity) and
-its config errors, TLS 1.2 with a configured cipher, and a certificate reload (SIGHUP) while connections keep
-sending.
+its config errors, TLS 1.2 with a configured cipher, a certificate reload (SIGHUP) while connections keep
+sending, and the close_notify a normal close ends with (after the final ack: the client's end of input, the idle
+timeout, shutdown), checked by clients that treat a stream cut without it as an error.
 
 Certificates come from tls_util.Pki (the openssl CLI); the client is Python's ssl module.
 """
@@ -315,6 +316,60 @@ class TlsTest(harness.CollectorTestCase):
         self.assertEqual(old.peer_cn(), "collector")
         old.close()
         self.assertEqual(harness.spool_count(col.spool), old.sent + 1)
+
+    def test_close_notify_after_final_ack(self):
+        """The client ends its input (TCP half-close, or its own close_notify) and keeps reading: the final ack
+        comes, then the collector's close_notify (no SSLEOFError), on TLS 1.3 and 1.2."""
+        col, port = self.start_tls()
+        n, total = 40, 0
+        for max_version in (None, ssl.TLSVersion.TLSv1_2):
+            for how in ("half_close", "close_notify"):
+                c = tls_util.BioTlsClient(port, self.ctx(max_version=max_version), timeout=scaled(10))
+                try:
+                    c.send_lines([make_event(i, "cn-%s-%s" % (how, max_version)) for i in range(n)])
+                    if how == "half_close":
+                        c.half_close()
+                    else:
+                        c.send_close_notify()
+                    acks = c.read_to_close()
+                    self.assertTrue(acks, (how, max_version))
+                    self.assertEqual(acks[-1], n, (how, max_version))
+                    if how == "close_notify":
+                        c.unwrap()  # both alerts seen: the shutdown completes
+                finally:
+                    c.close()
+                total += n
+        self.assertEqual(harness.spool_count(col.spool), total)
+
+    def test_close_notify_on_idle_timeout(self):
+        col, port = self.start_tls(idle_timeout_ms=500)
+        c = tls_util.TlsClient(port, self.ctx(), timeout=scaled(10), strict=True)
+        try:
+            c.send_lines([make_event(i, "idle") for i in range(25)])
+            t0 = time.monotonic()
+            acks = c.read_to_close(scaled(5))  # reads the acks and waits for the idle timeout's close
+            self.assertGreaterEqual(time.monotonic() - t0, 0.4, "closed before the 500 ms idle timeout")
+            self.assertEqual(acks[-1], 25)
+            c.sock.unwrap()
+        finally:
+            c.close()
+        self.assertEqual(harness.spool_count(col.spool), 25)
+        self.assertTrue(col.running())
+
+    def test_close_notify_at_shutdown(self):
+        col, port = self.start_tls()
+        c = tls_util.TlsClient(port, self.ctx(), timeout=scaled(10), strict=True)
+        try:
+            c.send_lines([make_event(i, "term") for i in range(30)])
+            c.wait_ack(30, scaled(10))
+            col.send_signal(signal.SIGTERM)
+            acks = c.read_to_close(scaled(10))
+            self.assertEqual(acks[-1], 30)
+            c.sock.unwrap()
+        finally:
+            c.close()
+        self.assertEqual(col.wait(scaled(15)), 0)
+        self.assertEqual(harness.spool_count(col.spool), 30)
 
 
 if __name__ == "__main__":

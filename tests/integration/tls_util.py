@@ -2,7 +2,9 @@
 
 What it is for: a small PKI made with the `openssl` CLI in a test's temp dir -- a CA, a second unrelated CA,
 server certificates for 127.0.0.1/localhost, client certificates (allowed, not allowed, signed by the other CA,
-expired) -- and a synchronous TLS client (Python's ssl module) that speaks the collector's NDJSON protocol.
+expired) -- and synchronous TLS clients (Python's ssl module) that speak the collector's NDJSON protocol: TlsClient
+on an SSLSocket, BioTlsClient on memory BIOs over a plain socket (it can half-close TCP or send its close_notify and
+keep reading, and it reports a stream that ends without the server's close_notify as ssl.SSLEOFError).
 
 The expired certificate is issued by `openssl ca` with explicit -startdate/-enddate in the past (OpenSSL 3.0's
 `x509` has no -not_before), from a throw-away CA database in the same directory.
@@ -84,10 +86,11 @@ def client_context(ca_cert, cert=None, key=None, max_version=None, ciphers=None)
 class TlsClient:
     """One TLS connection speaking NDJSON; synchronous (one thread uses it at a time)."""
 
-    def __init__(self, port, ctx, timeout=10):
+    def __init__(self, port, ctx, timeout=10, strict=False):
+        """strict: suppress_ragged_eofs=False, so a stream cut without close_notify raises ssl.SSLEOFError."""
         raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         try:
-            self.sock = ctx.wrap_socket(raw, server_hostname="localhost")
+            self.sock = ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=not strict)
         except Exception:
             raw.close()
             raise
@@ -133,6 +136,20 @@ class TlsClient:
             self._read_some()
         return self.errors
 
+    def read_to_close(self, timeout):
+        """Reads until the collector ends the stream; returns the acks. With strict, an end without the
+        collector's close_notify raises ssl.SSLEOFError."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("the collector did not end the connection (acks %s)" % self.acks[-3:])
+            self.sock.settimeout(left)
+            try:
+                self._read_some()
+            except EOFError:
+                return self.acks
+
     def peer_cn(self):
         cert = self.sock.getpeercert()
         for rdn in cert.get("subject", ()):
@@ -144,5 +161,82 @@ class TlsClient:
     def close(self):
         try:
             self.sock.close()
+        except OSError:
+            pass
+
+
+class BioTlsClient:
+    """One TLS connection over ssl.MemoryBIO on a plain socket; synchronous. read_to_close() reads until the
+    server's close_notify (returns the acks) and raises ssl.SSLEOFError when the TCP stream ends without one."""
+
+    def __init__(self, port, ctx, timeout=10):
+        self.raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.inc, self.out, server_hostname="localhost")
+        try:
+            self._pump(self.obj.do_handshake)
+        except Exception:
+            self.raw.close()
+            raise
+        self.buf = b""
+        self.acks = []
+
+    def _flush(self):
+        data = self.out.read()
+        if data:
+            self.raw.sendall(data)
+
+    def _pump(self, op, *args):
+        while True:
+            try:
+                r = op(*args)
+                self._flush()
+                return r
+            except ssl.SSLWantReadError:
+                self._flush()
+                data = self.raw.recv(65536)
+                if data:
+                    self.inc.write(data)
+                else:
+                    self.inc.write_eof()  # the next op raises SSLEOFError unless close_notify came first
+
+    def send_lines(self, lines):
+        self._pump(self.obj.write, b"".join(l + b"\n" for l in lines))
+
+    def half_close(self):
+        """TCP FIN without a close_notify (the collector takes it as the end of input)."""
+        self.raw.shutdown(socket.SHUT_WR)
+
+    def send_close_notify(self):
+        """SSL_shutdown once: our close_notify goes out and reading goes on (unwrap() would discard data)."""
+        try:
+            self.obj.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        self._flush()
+
+    def read_to_close(self):
+        while True:
+            try:
+                data = self._pump(self.obj.read, 65536)
+            except ssl.SSLZeroReturnError:  # the server's close_notify, after ours
+                break
+            if not data:  # the server's close_notify
+                break
+            self.buf += data
+        for line in self.buf.split(b"\n"):
+            if line:
+                obj = json.loads(line)
+                if "ack" in obj:
+                    self.acks.append(obj["ack"])
+        return self.acks
+
+    def unwrap(self):
+        """Completes the shutdown after read_to_close() (both close_notify alerts seen)."""
+        return self._pump(self.obj.unwrap)
+
+    def close(self):
+        try:
+            self.raw.close()
         except OSError:
             pass
