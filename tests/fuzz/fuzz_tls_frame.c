@@ -5,8 +5,10 @@
  * come from the input too, so records and lines are split at every possible place. The server side
  * runs exactly as ingest.c does: feed, drain ingest_tls_read() into the framer's reserved space,
  * frame_next(). Invariants checked: the framed lines are the input's lines byte for byte (over-long
- * ones reported with their true length), the tail comes out at frame_finish(), the server's reply
- * (an ack through ingest_tls_write/take) decrypts on the client, and nothing is left buffered. */
+ * ones reported with their true length), the tail comes out at frame_finish(), the client's
+ * close_notify reads as INGEST_TLS_EOF, the server's reply after it (an ack through
+ * ingest_tls_write/take) and then its close_notify (ingest_tls_shutdown, once) reach the client
+ * cleanly, and nothing is left buffered. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -185,11 +187,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (r != FRAME_NONE)
         check_item(r, &it, data, size, &pos);
     FUZZ_CHECK(pos == size);
+    /* the client's close_notify is a clean end of input; the final ack and the server's
+     * close_notify still go back, as in ingest.c's conn_maybe_finish */
+    FUZZ_CHECK(SSL_shutdown(cl) == 0);
+    to_server(cout, tc);
+    FUZZ_CHECK(ingest_tls_read(tc, cipher, sizeof cipher, reason, sizeof reason) == INGEST_TLS_EOF);
     FUZZ_CHECK(ingest_tls_write(tc, "{\"ack\":1}\n", 10) == 0);
+    FUZZ_CHECK(ingest_tls_shutdown(tc) == 0);
+    FUZZ_CHECK(ingest_tls_shutdown(tc) == -1); /* never twice */
     to_client(tc, cin);
     FUZZ_CHECK(ingest_tls_pending(tc) == 0);
     char reply[32];
     FUZZ_CHECK(SSL_read(cl, reply, sizeof reply) == 10 && memcmp(reply, "{\"ack\":1}\n", 10) == 0);
+    FUZZ_CHECK(SSL_read(cl, reply, sizeof reply) == 0 &&
+               SSL_get_error(cl, 0) == SSL_ERROR_ZERO_RETURN);
+    FUZZ_CHECK(SSL_shutdown(cl) == 1);
 
     frame_free(&f);
     SSL_free(cl);
