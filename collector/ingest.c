@@ -432,19 +432,22 @@ static spool_record_t *conn_make_record(conn_t *c, const char *p, size_t len, ch
     json_t *obj = NULL;
     spool_record_t *r = NULL;
 
-    norm_peer_t peer = {
-        c->l->name, c->l->is_unix ? NULL : c->peer, c->uid, c->gid, c->pid, NULL, NULL, NULL};
-    if (c->tls && ingest_tls_client_subject(c->tls)[0]) {
-        peer.tls_subject = ingest_tls_client_subject(c->tls);
-        peer.tls_cn = ingest_tls_client_cn(c->tls);
-    }
-    /* built outside the event's arena: it lives as long as the connection (the first event comes
-     * after the TLS handshake, so the subject is final) */
-    if (in->norm && !c->peer_record)
-        c->peer_record = norm_peer_record(&peer);
-    peer.record = c->peer_record;
-
     *is_rejected = 0;
+    if (in->norm && !c->peer_record) {
+        /* once per connection, outside the event's arena (the first event comes after the TLS
+         * handshake, so the subject is final); its events share it */
+        norm_peer_t who = {
+            c->l->name, c->l->is_unix ? NULL : c->peer, c->uid, c->gid, c->pid, NULL, NULL, NULL};
+        if (c->tls && ingest_tls_client_subject(c->tls)[0]) {
+            who.tls_subject = ingest_tls_client_subject(c->tls);
+            who.tls_cn = ingest_tls_client_cn(c->tls);
+        }
+        c->peer_record = norm_peer_record(&who);
+        if (!c->peer_record)
+            return NULL; /* out of memory */
+    }
+    norm_peer_t peer = {.record = c->peer_record};
+
     jalloc_begin(&in->heap);
     if (envelope_parse(p, len, ENVELOPE_MAX_DEPTH, &obj, reason, reasonlen) < 0) {
         *is_rejected = 1;
