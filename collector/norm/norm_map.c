@@ -160,16 +160,16 @@ static int opath_set(json_t *root, const struct norm_opath *p, json_t *val, json
             snprintf(why, whylen, "the value before '%s' is not an object", sg->name);
             goto fail;
         }
+        if (sg->index < 0 && last) { /* the leaf: no look-up first, set replaces */
+            if (json_object_set_new_nocheck(cur, sg->name, val) != 0) {
+                snprintf(why, whylen, "out of memory");
+                return -1;
+            }
+            *parent = cur;
+            return 0;
+        }
         json_t *next = json_object_get(cur, sg->name);
         if (sg->index < 0) {
-            if (last) {
-                if (json_object_set_new_nocheck(cur, sg->name, val) != 0) {
-                    snprintf(why, whylen, "out of memory");
-                    return -1;
-                }
-                *parent = cur;
-                return 0;
-            }
             if (next == NULL) {
                 next = json_object();
                 if (next == NULL || json_object_set_new_nocheck(cur, sg->name, next) != 0)

@@ -97,6 +97,7 @@ struct schema_constraint {
     enum schema_constraint_kind kind;
     size_t n_paths;
     const char *const *paths; /* attribute names, or dotted paths ("device.os.version") */
+    const int32_t *attr;      /* per path: index into the def's attrs for a plain name, -1 dotted */
     const char *text;         /* "account, name, uid" for messages */
 };
 

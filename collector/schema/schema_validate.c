@@ -40,6 +40,7 @@
 #define PATH_MAX_BYTES 320 /* bytes of a dotted path quoted in a reason */
 #define MSG_MAX_BYTES  768
 #define MAX_SEGMENTS   (2 * SCHEMA_MAX_DEPTH + 8)
+#define SEEN_WORDS     4 /* attributes of one definition tracked by the walk: 256 */
 
 /* A bounded, always NUL-terminated text buffer. Once something did not fit, nothing more is added,
  * so a short buffer holds a prefix of what a long one would. */
@@ -328,13 +329,28 @@ static int present(const json_t *obj, const char *path)
     }
 }
 
-static void check_constraints(struct vctx *v, const struct schema_def *def, const json_t *obj)
+/* Attributes of one definition the walk met (bit = index into def->attrs), and those of them not
+ * null; `ok` is false when the definition has more attributes than the bitmaps hold. */
+struct seen {
+    bool ok;
+    uint64_t any[SEEN_WORDS];
+    uint64_t set[SEEN_WORDS];
+};
+
+static bool seen_has(const uint64_t *bits, size_t i)
+{
+    return (bits[i / 64] >> (i % 64)) & 1;
+}
+
+static void check_constraints(struct vctx *v, const struct schema_def *def, const json_t *obj,
+                              const struct seen *seen)
 {
     for (size_t i = 0; i < def->n_constraints; i++) {
         const struct schema_constraint *c = &def->constraints[i];
         int count = 0;
         for (size_t k = 0; k < c->n_paths; k++)
-            count += present(obj, c->paths[k]);
+            count += seen->ok && c->attr[k] >= 0 ? seen_has(seen->set, (size_t)c->attr[k])
+                                                 : present(obj, c->paths[k]);
         bool ok = c->kind == SCHEMA_AT_LEAST_ONE ? count >= 1 : count == 1;
         if (ok)
             continue;
@@ -356,11 +372,19 @@ static void check_object(struct vctx *v, const struct schema_def *def, const jso
     const char *key;
     json_t *value;
     size_t key_len;
+    /* what the walk met, so required attributes and constraints need no second look-up */
+    struct seen seen = {.ok = def->n_attrs <= 64 * SEEN_WORDS};
     json_object_keylen_foreach((json_t *)obj, key, key_len, value)
     {
         if (full(v))
             return;
         const struct schema_attr *a = schema_def_find(def, key, key_len);
+        if (a != NULL && seen.ok) {
+            size_t i = (size_t)(a - def->attrs);
+            seen.any[i / 64] |= 1ull << (i % 64);
+            if (!json_is_null(value))
+                seen.set[i / 64] |= 1ull << (i % 64);
+        }
         path_push_key(v, key);
         if (a == NULL) {
             report(v, "attribute %s not defined in %s %s", path_format(v, NULL, path, sizeof(path)),
@@ -374,10 +398,11 @@ static void check_object(struct vctx *v, const struct schema_def *def, const jso
         path_pop(v);
     }
     for (size_t i = 0; i < def->n_required && !full(v); i++) {
-        const struct schema_attr *a = &def->attrs[def->required[i]];
+        uint32_t ri = def->required[i];
+        const struct schema_attr *a = &def->attrs[ri];
         if (a->profile_mask != 0 && (a->profile_mask & v->profiles) == 0)
             continue;
-        if (json_object_get(obj, a->name) != NULL)
+        if (seen.ok ? seen_has(seen.any, ri) : json_object_get(obj, a->name) != NULL)
             continue;
         path_format(v, a->name, path, sizeof(path));
         if (a->prim == SCHEMA_PRIM_OBJECT)
@@ -386,7 +411,7 @@ static void check_object(struct vctx *v, const struct schema_def *def, const jso
             report(v, "missing required attribute %s", path);
     }
     if (!full(v))
-        check_constraints(v, def, obj);
+        check_constraints(v, def, obj, &seen);
 }
 
 /* Bits of the profiles listed in metadata.profiles; names the schema does not know are ignored
