@@ -374,10 +374,14 @@ static void check_object(struct vctx *v, const struct schema_def *def, const jso
     size_t key_len;
     /* what the walk met, so required attributes and constraints need no second look-up */
     struct seen seen = {.ok = def->n_attrs <= 64 * SEEN_WORDS};
-    json_object_keylen_foreach((json_t *)obj, key, key_len, value)
-    {
+    /* an explicit iterator: jansson's foreach macro looks every key up again to step */
+    for (void *it = json_object_iter((json_t *)obj); it != NULL;
+         it = json_object_iter_next((json_t *)obj, it)) {
         if (full(v))
             return;
+        key = json_object_iter_key(it);
+        key_len = json_object_iter_key_len(it);
+        value = json_object_iter_value(it);
         const struct schema_attr *a = schema_def_find(def, key, key_len);
         if (a != NULL && seen.ok) {
             size_t i = (size_t)(a - def->attrs);
