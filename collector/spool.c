@@ -542,30 +542,40 @@ static int spool_prune_anchor(spool_t *s, int64_t seq)
 int spool_prune(spool_t *s, int64_t upto_seq, int64_t before_ms, int max_rows)
 {
     sqlite3_stmt *st = NULL;
-    int deleted = -1;
+    int n = 0, rc;
     int64_t highest = 0;
-    /* the highest seq this call will delete: recorded in seq_hw so no seq is ever reused */
-    const char *sel = "SELECT coalesce(max(seq), 0) FROM (SELECT seq FROM events WHERE seq <= ?1 "
-                      "AND received_ms < ?2 ORDER BY seq LIMIT ?3)";
-    const char *del = "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= ?1 "
-                      "AND received_ms < ?2 ORDER BY seq LIMIT ?3)";
-    for (int pass = 0; pass < 2; pass++) {
-        if (sqlite3_prepare_v2(s->db, pass ? del : sel, -1, &st, NULL) != SQLITE_OK)
-            return -1;
-        sqlite3_bind_int64(st, 1, upto_seq);
-        sqlite3_bind_int64(st, 2, before_ms);
-        sqlite3_bind_int(st, 3, max_rows);
-        int rc = sqlite3_step(st);
-        if (pass == 0 && rc == SQLITE_ROW)
-            highest = sqlite3_column_int64(st, 0);
-        else if (pass == 1 && rc == SQLITE_DONE)
-            deleted = sqlite3_changes(s->db);
-        sqlite3_finalize(st);
-        if (pass == 0 && highest == 0)
-            return 0;
-        if (pass == 0 && spool_prune_anchor(s, highest) < 0)
-            return -1;
+    /* The oldest events in seq order, up to the first one still inside retention: rows come in
+     * receive order, so the scan reads only what it deletes plus one row. (A condition on
+     * received_ms in SQL instead made SQLite walk every row up to upto_seq, the whole spool,
+     * each time nothing was old enough.) */
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT seq, received_ms FROM events WHERE seq <= ?1 ORDER BY seq "
+                           "LIMIT ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, upto_seq);
+    sqlite3_bind_int(st, 2, max_rows);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_int64(st, 1) < before_ms) {
+        highest = sqlite3_column_int64(st, 0);
+        n++;
     }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return -1;
+    if (n == 0)
+        return 0;
+    /* the highest seq deleted is recorded in seq_hw (below) so no seq is ever reused */
+    if (spool_prune_anchor(s, highest) < 0)
+        return -1;
+    if (sqlite3_prepare_v2(s->db, "DELETE FROM events WHERE seq <= ?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, highest);
+    rc = sqlite3_step(st);
+    int deleted = rc == SQLITE_DONE ? sqlite3_changes(s->db) : -1;
+    sqlite3_finalize(st);
+    if (deleted < 0)
+        return -1;
     if (deleted > 0) {
         char hw[160];
         snprintf(hw, sizeof hw,

@@ -88,9 +88,12 @@ void spool_rollback(spool_t *s);
 /* Inside a transaction. 0 or -1. */
 int spool_insert(spool_t *s, const spool_record_t *r);
 int spool_put_cursor(spool_t *s, const char *sink, int64_t seq, int64_t now_ms);
-/* Deletes events with seq <= upto_seq received before before_ms; records seq_hw, and moves the
- * hash chain's anchor (meta chain_base) to the newest row deleted. Returns rows
- * deleted or -1. At most max_rows per call so a big backlog never holds the write lock for long. */
+/* Deletes the oldest events (seq order, seq <= upto_seq) up to the first one received at or after
+ * before_ms: rows are stored in receive order, so this reads only the rows it deletes plus one,
+ * however big the spool. (After a wall-clock step back, an event stamped later holds back the
+ * ones behind it until it ages too: retention is never shortened.) Records seq_hw, and moves the
+ * hash chain's anchor (meta chain_base) to the newest row deleted. Returns rows deleted or -1. At
+ * most max_rows per call so a big backlog never holds the write lock for long. */
 int spool_prune(spool_t *s, int64_t upto_seq, int64_t before_ms, int max_rows);
 /* Size cap: when the spool's used bytes (pages in use, free pages not counted) exceed max_bytes,
  * deletes the oldest events with seq <= upto_seq, as many as the excess is worth at the average

@@ -277,6 +277,32 @@ static void test_last_seq_survives_prune(void **state)
     spool_close(s);
 }
 
+/* Events stamped out of order (the wall clock stepped back): pruning stops at the first event
+ * still inside retention, so none newer than before_ms is deleted, and the ones behind it go once
+ * it has aged too. */
+static void test_prune_stops_at_first_young_event(void **state)
+{
+    fixture_t *fx = *state;
+    spool_t *s = open_rw(fx->path);
+    /* received_ms 1001..1010 for seq 1..10, then seq 3 is restamped 5000 */
+    insert_events(s, 1, 10);
+    spool_close(s);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "UPDATE events SET received_ms = 5000 WHERE seq = 3", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    s = open_rw(fx->path);
+    assert_int_equal(spool_prune(s, 10, 1008, 1000), 2); /* seq 1, 2; 3 is young */
+    assert_int_equal(spool_first_seq(s), 3);
+    assert_int_equal(spool_prune(s, 10, 1008, 1000), 0);
+    assert_int_equal(spool_prune(s, 10, 6000, 1000), 8); /* all aged: up to upto_seq */
+    assert_int_equal(spool_count(s, "events"), 0);
+    assert_int_equal(spool_last_seq(s), 10);
+    spool_close(s);
+}
+
 static void test_prune_upto_beyond_last(void **state)
 {
     /* spool.h: "pruning records the highest seq it deleted in meta.seq_hw" and spool_last_seq() is
@@ -706,6 +732,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_cb_stops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_last_seq_survives_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_stops_at_first_young_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_upto_beyond_last, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_format_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_missing, setup, teardown),
