@@ -567,8 +567,7 @@ int spool_prune(spool_t *s, int64_t upto_seq, int64_t before_ms, int max_rows)
     /* the highest seq deleted is recorded in seq_hw (below) so no seq is ever reused */
     if (spool_prune_anchor(s, highest) < 0)
         return -1;
-    if (sqlite3_prepare_v2(s->db, "DELETE FROM events WHERE seq <= ?1", -1, &st, NULL) !=
-        SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db, "DELETE FROM events WHERE seq <= ?1", -1, &st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_int64(st, 1, highest);
     rc = sqlite3_step(st);
