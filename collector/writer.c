@@ -191,9 +191,15 @@ static spool_record_t *writer_take_batch(writer_t *w, int *n_out)
     }
     spool_record_t *batch = w->head, *last = NULL;
     int n = 0;
-    for (spool_record_t *r = w->head; r && n < w->opts.commit_max_events; r = r->next) {
-        last = r;
-        n++;
+    if (w->queued <= (size_t)w->opts.commit_max_events) {
+        /* the whole queue: no walk under the lock (the records are cold in this core's cache) */
+        last = w->tail;
+        n = (int)w->queued;
+    } else {
+        for (spool_record_t *r = w->head; r && n < w->opts.commit_max_events; r = r->next) {
+            last = r;
+            n++;
+        }
     }
     if (last) {
         w->head = last->next;
@@ -207,21 +213,32 @@ static spool_record_t *writer_take_batch(writer_t *w, int *n_out)
     return last ? batch : NULL;
 }
 
-/* Inserts the batch and the dirty cursors in one transaction. 0 or -1 (rolled back). */
-static int writer_commit(writer_t *w, spool_record_t *batch, struct cursor_slot *cur, int n_cur)
+/* Inserts the batch and the dirty cursors in one transaction. 0 or -1 (rolled back). On success
+ * *last gets the batch's last record and *last_seq its highest event seq (unchanged if none), found
+ * on the way so the lock is never held for a walk of the batch. */
+static int writer_commit(writer_t *w, spool_record_t *batch, struct cursor_slot *cur, int n_cur,
+                         spool_record_t **last, int64_t *last_seq)
 {
     int64_t now = util_now_ms();
+    int64_t high = *last_seq;
+    spool_record_t *tail = NULL;
     if (spool_begin(w->spool) < 0)
         return -1;
-    for (spool_record_t *r = batch; r; r = r->next)
+    for (spool_record_t *r = batch; r; r = r->next) {
         if (spool_insert(w->spool, r) < 0)
             goto fail;
+        if (r->kind == SPOOL_EVENT && r->seq > high)
+            high = r->seq;
+        tail = r;
+    }
     for (int i = 0; i < n_cur; i++)
         if (cur[i].seq != cur[i].stored_seq &&
             spool_put_cursor(w->spool, cur[i].name, cur[i].seq, now) < 0)
             goto fail;
     if (spool_commit(w->spool) < 0)
         goto fail;
+    *last = tail;
+    *last_seq = high;
     return 0;
 fail:
     spool_rollback(w->spool);
@@ -408,8 +425,10 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&w->mu);
 
         int rc = 0;
+        spool_record_t *batch_last = NULL;
+        int64_t batch_seq = 0; /* highest event seq of the batch, 0 without events */
         if (batch || had_cursor) {
-            while ((rc = writer_commit(w, batch, cur, n_cur)) < 0) {
+            while ((rc = writer_commit(w, batch, cur, n_cur, &batch_last, &batch_seq)) < 0) {
                 if (failures++ == 0)
                     log_error("spool %s: commit of %d records failed: %s; not acknowledging, "
                               "retrying (check disk space and permissions)",
@@ -452,20 +471,14 @@ static void *writer_main(void *arg)
             for (int i = 0; i < n_cur; i++)
                 if (w->cursors[i].stored_seq < cur[i].seq)
                     w->cursors[i].stored_seq = cur[i].seq;
-            int64_t last_seq = w->committed_seq;
-            for (spool_record_t *r = batch; r; r = r->next)
-                if (r->kind == SPOOL_EVENT && r->seq > last_seq)
-                    last_seq = r->seq;
-            w->committed_seq = last_seq;
+            if (batch_seq > w->committed_seq)
+                w->committed_seq = batch_seq;
             if (batch) {
-                spool_record_t *last = batch;
-                while (last->next)
-                    last = last->next;
                 if (w->done_tail)
                     w->done_tail->next = batch;
                 else
                     w->done_head = batch;
-                w->done_tail = last;
+                w->done_tail = batch_last;
                 uv_async_send(&w->async);
             }
         } else {
