@@ -17,14 +17,12 @@ typedef struct jsonw {
     int is_failed;
 } jsonw_t;
 
-/* Makes room for n more bytes (plus the final NUL); 0 or -1. */
-static int jw_reserve(jsonw_t *w, size_t n)
+/* Grows the buffer for n more bytes (plus the final NUL); 0 or -1. */
+static int jw_grow(jsonw_t *w, size_t n)
 {
     jsonw_buf_t *b = w->b;
     if (w->is_failed)
         return -1;
-    if (b->cap - b->len > n)
-        return 0;
     size_t ncap = b->cap ? b->cap : 4096;
     while (ncap - b->len <= n)
         ncap *= 2;
@@ -36,6 +34,15 @@ static int jw_reserve(jsonw_t *w, size_t n)
     b->data = nd;
     b->cap = ncap;
     return 0;
+}
+
+/* Makes room for n more bytes (plus the final NUL); 0 or -1. The common case is one compare,
+ * inlined at every call. */
+static inline int jw_reserve(jsonw_t *w, size_t n)
+{
+    if (w->b->cap - w->b->len > n && !w->is_failed)
+        return 0;
+    return jw_grow(w, n);
 }
 
 static void jw_put(jsonw_t *w, const char *p, size_t n)
@@ -69,31 +76,48 @@ static inline uint64_t jw_word_needs_escape(uint64_t x)
     return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
 }
 
+/* The bytes of s that need no escape, copied 8 at a time; returns how many (stops at the first byte
+ * that needs one, or the end). A last part shorter than 8 is gathered into a word and copied whole:
+ * the caller reserved room for it. */
+static inline size_t jw_copy_plain(char *o, const char *s, size_t n)
+{
+    size_t i = 0;
+    for (; n - i >= 8; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        if (jw_word_needs_escape(x))
+            return i;
+        memcpy(o + i, &x, 8);
+    }
+    size_t rest = n - i;
+    if (rest == 0)
+        return i;
+    /* gather the tail (never read past s + n), pad with a byte that needs no escape */
+    uint64_t x = 0x2020202020202020ull;
+    unsigned char *xb = (unsigned char *)&x;
+    for (size_t k = 0; k < rest; k++)
+        xb[k] = (unsigned char)s[i + k];
+    if (jw_word_needs_escape(x))
+        return i;
+    memcpy(o + i, &x, 8); /* 8 - rest bytes of padding past the end: overwritten next */
+    return n;
+}
+
 /* Writes s as a JSON string, with `before` (',' or 0) in front and `after` (':' or 0) behind, so
  * an object member's punctuation costs no reservation of its own. */
 static void jw_string_in(jsonw_t *w, char before, const char *s, size_t n, char after)
 {
     static const char hex[] = "0123456789ABCDEF";
-    /* worst case every byte becomes \u00XX */
-    if (jw_reserve(w, n * 6 + 4) < 0)
+    /* worst case every byte becomes \u00XX; +8 for jw_copy_plain's padded tail */
+    if (jw_reserve(w, n * 6 + 12) < 0)
         return;
     char *o = w->b->data + w->b->len;
     if (before)
         *o++ = before;
     *o++ = '"';
-    for (size_t i = 0; i < n; i++) {
-        /* eight bytes at a time while none of them needs an escape (most strings) */
-        while (n - i >= 8) {
-            uint64_t x;
-            memcpy(&x, s + i, 8);
-            if (jw_word_needs_escape(x))
-                break;
-            memcpy(o, &x, 8);
-            o += 8;
-            i += 8;
-        }
-        if (i == n)
-            break;
+    size_t i = jw_copy_plain(o, s, n);
+    o += i;
+    for (; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (!jw_escape[c]) {
             *o++ = (char)c;
