@@ -65,6 +65,7 @@
 
 #define BENCH_MAX_CONNECTIONS 1024
 #define BENCH_MAX_EVENTS      50000000u
+#define BENCH_MAX_PAIRS       100
 #define BENCH_MAX_USERS       1000000u
 #define BENCH_WRITE_MAX       (1u << 20) /* bytes per write() call */
 #define BENCH_EVENT_MAX       4096       /* one generated event always fits */
@@ -92,6 +93,7 @@ enum bench_opt_id {
     OPT_KEEP,
     OPT_SINK,
     OPT_COMPARE_FILE,
+    OPT_COMPARE_NORMALIZE,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -118,6 +120,10 @@ static const tool_option_t bench_options[] = {
      "sink's cursor in the spool reaches the last event"},
     {OPT_COMPARE_FILE, "--compare-file", NULL, NULL,
      "with --sink: first run the same load with the default file sink, then print sink/file"},
+    {OPT_COMPARE_NORMALIZE, "--compare-normalize", NULL, "PAIRS",
+     "with --spawn: run PAIRS alternating pairs of the same load, the collector with --normalize "
+     "off then on, and print each pair's end-to-end ratio normalized/as received and their "
+     "geometric mean"},
     {OPT_HELP, "--help", NULL, NULL, "show this help"},
     {OPT_VERSION, "--version", NULL, NULL, "print the version"},
 };
@@ -133,6 +139,7 @@ struct bench_config {
     const char **sinks; /* borrowed from argv; none: the file sink */
     int sink_count;
     int is_compare_file;
+    uint64_t normalize_pairs; /* --compare-normalize; 0: off */
 };
 
 static void bench_usage(FILE *f)
@@ -166,7 +173,7 @@ static int bench_parse_args(int argc, char **argv, struct bench_config *cfg)
     cfg->users = 300;
     cfg->seed = 1;
     cfg->timeout_ms = 60000;
-    cfg->spawn_args = calloc((size_t)argc, sizeof(char *));
+    cfg->spawn_args = calloc((size_t)argc + 2, sizeof(char *)); /* + --normalize off|on */
     cfg->sinks = calloc((size_t)argc, sizeof(char *));
     if (!cfg->spawn_args || !cfg->sinks) {
         fprintf(stderr, "ocsf-bench: out of memory\n");
@@ -235,6 +242,11 @@ static int bench_parse_args(int argc, char **argv, struct bench_config *cfg)
         case OPT_COMPARE_FILE:
             cfg->is_compare_file = 1;
             break;
+        case OPT_COMPARE_NORMALIZE:
+            if (bench_parse_count("--compare-normalize", value, 1, BENCH_MAX_PAIRS,
+                                  &cfg->normalize_pairs) < 0)
+                return -1;
+            break;
         case OPT_HELP:
             bench_usage(stdout);
             return 1;
@@ -255,6 +267,19 @@ static int bench_parse_args(int argc, char **argv, struct bench_config *cfg)
         fprintf(stderr, "ocsf-bench: --sink needs --spawn (with --to, the collector's own sinks "
                         "are used)\n");
         return -1;
+    }
+    if (cfg->normalize_pairs > 0) {
+        if (!cfg->spawn || cfg->is_compare_file) {
+            fprintf(stderr,
+                    "ocsf-bench: --compare-normalize needs --spawn (and no --compare-file)\n");
+            return -1;
+        }
+        for (int i = 0; i < cfg->spawn_arg_count; i++)
+            if (strcmp(cfg->spawn_args[i], "--normalize") == 0) {
+                fprintf(stderr, "ocsf-bench: --compare-normalize sets --normalize itself; drop "
+                                "--spawn-arg --normalize\n");
+                return -1;
+            }
     }
     if (cfg->is_compare_file && cfg->sink_count == 0) {
         fprintf(stderr, "ocsf-bench: --compare-file needs --sink URL\n");
@@ -1896,6 +1921,111 @@ static double bench_ratio(double a, double b)
     return b > 0 ? a / b : 0;
 }
 
+static int bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* One spawned run of the workload with the collector's --normalize set to `mode`. 0 ok (r filled,
+ * r->is_ok tells whether it fell short), -1 could not start. */
+static int bench_spawned_run(struct bench_config *cfg, struct bench_workload *w, int base_argc,
+                             const char *mode, struct bench_result *r)
+{
+    struct bench_spawn sp;
+    url_t target;
+    char err[512];
+    memset(&sp, 0, sizeof(sp));
+    cfg->spawn_args[base_argc] = "--normalize";
+    cfg->spawn_args[base_argc + 1] = mode;
+    cfg->spawn_arg_count = base_argc + 2;
+    int rc = bench_spawn_start(cfg, cfg->sink_count == 0, &sp);
+    if (rc == 0) {
+        (void)url_parse(sp.listen_url, &target, err, sizeof(err));
+        rc = bench_run(cfg, w, &target, &sp, r) == -2 ? -1 : 0;
+        if (bench_spawn_stop(cfg, &sp) < 0)
+            r->is_ok = 0;
+    }
+    cfg->spawn_arg_count = base_argc;
+    return rc;
+}
+
+/* --compare-normalize: PAIRS alternating pairs (as received, then normalized) of the same load on
+ * the same binary, so the ratio of each pair shares the machine's state of that moment; prints
+ * every pair and the geometric mean, median, min and max of the ratios. Exit code. */
+static int bench_normalize_pairs(struct bench_config *cfg, struct bench_workload *w)
+{
+    double ratios[BENCH_MAX_PAIRS], sorted[BENCH_MAX_PAIRS], log_sum = 0;
+    size_t n = 0;
+    int is_ok = 1;
+    const int base_argc = cfg->spawn_arg_count;
+    json_t *out = cfg->is_json ? json_object() : NULL, *pairs = cfg->is_json ? json_array() : NULL;
+    if (cfg->is_json && (!out || !pairs)) {
+        json_decref(out);
+        json_decref(pairs);
+        return BENCH_EXIT_FAIL;
+    }
+    for (uint64_t i = 0; i < cfg->normalize_pairs; i++) {
+        struct bench_result r[2] = {{.label = "as received (--normalize off)"},
+                                    {.label = "normalized (--normalize on)"}};
+        for (int k = 0; k < 2; k++) {
+            if (bench_spawned_run(cfg, w, base_argc, k ? "on" : "off", &r[k]) < 0) {
+                is_ok = 0;
+                goto done;
+            }
+            if (!r[k].is_ok || !r[k].has_e2e || r[k].e2e_seconds <= 0)
+                is_ok = 0;
+        }
+        double ratio = bench_ratio(r[1].e2e_events_per_s, r[0].e2e_events_per_s);
+        if (ratio > 0) {
+            ratios[n++] = ratio;
+            log_sum += log(ratio);
+        }
+        if (cfg->is_json) {
+            json_t *a = json_object(), *b = json_object();
+            bench_json_fill(a, &r[0], (int)cfg->connections);
+            bench_json_fill(b, &r[1], (int)cfg->connections);
+            json_array_append_new(pairs, json_pack("{s:o,s:o,s:f}", "as_received", a, "normalized",
+                                                   b, "ratio", bench_round3(ratio)));
+        } else {
+            printf("pair %llu: end-to-end events/s as received %.0f, normalized %.0f, ratio %.3f\n",
+                   (unsigned long long)i + 1, r[0].e2e_events_per_s, r[1].e2e_events_per_s, ratio);
+            for (int k = 0; k < 2; k++)
+                if (r[k].cpu.is_measured) {
+                    printf("  %s\n", r[k].label);
+                    bench_print_cpu(&r[k].cpu);
+                }
+            fflush(stdout);
+        }
+    }
+done:
+    if (n > 0) {
+        memcpy(sorted, ratios, n * sizeof(sorted[0]));
+        qsort(sorted, n, sizeof(sorted[0]), bench_cmp_double);
+    }
+    double geo = n > 0 ? exp(log_sum / (double)n) : 0;
+    double median = n == 0 ? 0 : n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    if (cfg->is_json) {
+        json_object_set_new(out, "pairs", pairs);
+        json_object_set_new(out, "normalized_to_as_received",
+                            json_pack("{s:f,s:f,s:f,s:f,s:i}", "geometric_mean", bench_round3(geo),
+                                      "median", bench_round3(median), "min",
+                                      bench_round3(n ? sorted[0] : 0), "max",
+                                      bench_round3(n ? sorted[n - 1] : 0), "pairs", (int)n));
+        json_object_set_new(out, "ok", json_boolean(is_ok));
+        char *text = json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(12));
+        if (text)
+            printf("%s\n", text);
+        free(text);
+        json_decref(out);
+    } else if (n > 0) {
+        printf("normalized/as received, end-to-end events/s over %zu pairs: geometric mean %.3f, "
+               "median %.3f, min %.3f, max %.3f\n",
+               n, geo, median, sorted[0], sorted[n - 1]);
+    }
+    return is_ok ? BENCH_EXIT_OK : BENCH_EXIT_FAIL;
+}
+
 int main(int argc, char **argv)
 {
     struct bench_config cfg;
@@ -1962,6 +2092,10 @@ int main(int argc, char **argv)
         }
     }
 
+    if (cfg.normalize_pairs > 0) {
+        exit_code = bench_normalize_pairs(&cfg, &w);
+        goto out;
+    }
     if (cfg.spawn && cfg.is_compare_file) {
         /* the same load, same binary and arguments, with the file sink: the reference figure */
         has_spawn = 1;

@@ -7,6 +7,7 @@ catches a unit or divisor error: the real figures are ~10-30 us (x3 under ASan).
 """
 
 import json
+import math
 import os
 import subprocess
 
@@ -55,6 +56,43 @@ class BenchCpuTest(harness.CollectorTestCase):
         self.assertIn(" ocsf-collector ", lines[0])
         self.assertIn(" total ", lines[0])
         self.assertTrue(lines[0].endswith(" us"), lines[0])
+
+    def test_compare_normalize_pairs(self):
+        """--compare-normalize runs alternating pairs (--normalize off, then on) and reports each pair's ratio
+        of end-to-end rates and their geometric mean; the normalized run really normalizes (its file sink
+        writes bigger OCSF lines than the as-received input)."""
+        harness.require_binary(harness.DAEMON)
+        r = self.run_bench(["--spawn", harness.DAEMON, "-n", "3000", "-c", "2", "--window", "500",
+                            "--compare-normalize", "2", "--json"])
+        out = json.loads(r.stdout)
+        self.assertTrue(out["ok"], out)
+        self.assertEqual(len(out["pairs"]), 2)
+        logs = []
+        for p in out["pairs"]:
+            off, on = p["as_received"], p["normalized"]
+            self.assertEqual(off["sink_lines"], 3000)
+            self.assertEqual(on["sink_lines"], 3000)
+            self.assertAlmostEqual(p["ratio"], on["e2e_events_per_s"] / off["e2e_events_per_s"], places=2)
+            io_off, io_on = off.get("io_bytes_per_event", {}), on.get("io_bytes_per_event", {})
+            if "ocsf-file" in io_off and "ocsf-file" in io_on:
+                self.assertGreater(io_on["ocsf-file"]["write"], 1.5 * io_off["ocsf-file"]["write"], p)
+            logs.append(math.log(p["ratio"]))
+        summary = out["normalized_to_as_received"]
+        self.assertEqual(summary["pairs"], 2)
+        self.assertAlmostEqual(summary["geometric_mean"], math.exp(sum(logs) / 2), places=2)
+        self.assertLessEqual(summary["min"], summary["median"])
+        self.assertLessEqual(summary["median"], summary["max"])
+
+    def test_compare_normalize_usage(self):
+        harness.require_binary(harness.DAEMON)
+        for args in (["--to", "tcp://127.0.0.1:9", "--compare-normalize", "2"],
+                     ["--spawn", harness.DAEMON, "--compare-normalize", "2", "--spawn-arg", "--normalize",
+                      "--spawn-arg", "on"],
+                     ["--spawn", harness.DAEMON, "--compare-normalize", "0"]):
+            r = subprocess.run([harness.BENCH] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=scaled(30))
+            self.assertEqual(r.returncode, 2, (args, r.stderr))
+            self.assertIn(b"--compare-normalize", r.stderr)
 
     def test_to_has_no_cpu_breakdown(self):
         """With --to the collector is not ours: nothing about its threads is printed."""
