@@ -65,6 +65,9 @@ static const cfg_option_t cfg_options[] = {
      "records per spool transaction at most"},
     {"commit_interval_ms", OPT_INT, OFF(commit_interval_ms), 0, 0, 1000, "2", "MS",
      "how long a spool batch may wait to fill before its commit"},
+    {"cursor_commit_ms", OPT_INT, OFF(cursor_commit_ms), 0, 0, 10000, "100", "MS",
+     "how long a sink's progress alone may wait for events to share their commit (0: at once); "
+     "after a crash, sinks resend at most this much"},
     {"max_pending_bytes", OPT_INT, OFF(max_pending_bytes), 0, 1 << 20, INT64_C(1) << 40, "16777216",
      "N", "bytes waiting for the spool before ingest stops reading (backpressure)"},
     {"spool_synchronous", OPT_STRING, OFF(spool_synchronous), SZ(spool_synchronous), 0, 0, "full",

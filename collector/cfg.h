@@ -82,6 +82,7 @@ typedef struct cfg {
     /* spool writer */
     int64_t commit_max_events;
     int64_t commit_interval_ms;
+    int64_t cursor_commit_ms;
     int64_t max_pending_bytes;
     int64_t retention_s;
     int64_t retention_bytes;

@@ -264,6 +264,7 @@ int main(int argc, char **argv)
     writer_opts_t wo = {
         .commit_max_events = (int)d.cfg.commit_max_events,
         .commit_interval_ms = (int)d.cfg.commit_interval_ms,
+        .cursor_commit_ms = (int)d.cfg.cursor_commit_ms,
         .retention_ms = d.cfg.retention_s < 0 ? -1 : d.cfg.retention_s * 1000,
         .retention_bytes = d.cfg.retention_bytes,
         .max_bytes = d.cfg.spool_max_bytes,

@@ -180,6 +180,17 @@ static spool_record_t *writer_take_batch(writer_t *w, int *n_out)
         if (pthread_cond_timedwait(&w->cond_work, &w->mu, &ts) == ETIMEDOUT)
             break;
     }
+    if (!w->head && w->is_cursor_dirty && !w->is_stopping && w->opts.cursor_commit_ms > 0) {
+        /* only sink progress to store: give records a moment to come and share the commit (one
+         * fsync). At a low rate every event was otherwise followed by a commit of its cursor alone,
+         * a third of the spool's fsyncs. A crash loses at most this much progress: the sinks send
+         * those events again (at least once). */
+        struct timespec ts;
+        deadline_after_ms(&ts, w->opts.cursor_commit_ms);
+        while (!w->head && !w->is_stopping)
+            if (pthread_cond_timedwait(&w->cond_work, &w->mu, &ts) == ETIMEDOUT)
+                break;
+    }
     if (w->head && w->queued < (size_t)w->opts.commit_max_events && !w->is_stopping &&
         w->opts.commit_interval_ms > 0) {
         /* let the batch fill for a moment: one fsync for more records */

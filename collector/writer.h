@@ -36,6 +36,8 @@ typedef void (*writer_done_cb)(void *ctx, spool_record_t *done);
 typedef struct writer_opts {
     int commit_max_events;   /* records per transaction at most */
     int commit_interval_ms;  /* how long a batch may wait to fill */
+    int cursor_commit_ms;    /* how long moved cursors alone may wait for records to share a
+                              * commit with (0: commit them at once) */
     int64_t retention_ms;    /* delivered events older than this are pruned; <0 keeps them */
     int64_t retention_bytes; /* above this many used spool bytes, delivered events are pruned
                               * oldest first; 0 no cap */

@@ -116,6 +116,39 @@ class ShutdownTest(harness.CollectorTestCase):
         self.assertEqual(len(cursors), 1, cursors)
         self.assertEqual(cursors[0][1], harness.spool_query(col.spool, "SELECT max(seq) FROM events")[0][0])
 
+    def cursor(self, col):
+        rows = harness.spool_query(col.spool, "SELECT seq FROM sink_cursors")
+        return rows[0][0] if rows else 0
+
+    def test_cursor_waits_to_share_a_commit(self):
+        """cursor_commit_ms: a sink's progress alone waits (here 3 s) for events to share their commit; the next
+        event's commit carries it at once; shutdown stores it; after kill -9 inside the wait the sink sends the
+        events again (the same seq and uid: at least once, never lost)."""
+        col = self.collector(args=["--cursor-commit-ms", "3000"])
+        c = self.client(col.url("tcp"))
+        c.send_lines([make_event(0, "cc")])
+        c.wait_ack(1, scaled(5))
+        harness.wait_sink_lines(col.sink_path, 1, scaled(5))
+        time.sleep(0.3)
+        self.assertEqual(self.cursor(col), 0, "progress alone was committed at once")
+        c.send_lines([make_event(1, "cc")])  # its commit carries the first event's progress
+        c.wait_ack(2, scaled(5))
+        harness.wait_until(lambda: self.cursor(col) >= 1, scaled(2), what="cursor carried by the next commit")
+        harness.wait_sink_lines(col.sink_path, 2, scaled(5))
+        harness.wait_until(lambda: self.cursor(col) == 2, scaled(3) + 3, what="cursor stored after the wait")
+        c.send_lines([make_event(2, "cc")])
+        c.wait_ack(3, scaled(5))
+        harness.wait_sink_lines(col.sink_path, 3, scaled(5))
+        self.assertEqual(self.cursor(col), 2)
+        col.kill9()  # progress of event 3 not stored yet: it is sent again after the restart
+        col.start()
+        harness.wait_sink_lines(col.sink_path, 4, scaled(5))
+        lines = harness.read_sink_lines(col.sink_path)
+        self.assertEqual([event_key(l) for l in lines[2:]], [event_key(lines[2])] * 2, "event 3 sent again")
+        self.assertEqual(lines[2], lines[3], "a resent event is the same event (seq, uid)")
+        self.assertEqual(col.stop(), 0)  # shutdown stores the progress it held
+        self.assertEqual(self.cursor(col), 3)
+
     def test_restart_with_a_new_sink_keeps_the_old_cursor(self):
         """The first sink's cursor survives a restart that adds a second sink: no re-delivery to the first."""
         col = self.collector()
