@@ -1927,25 +1927,30 @@ static int bench_cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* One spawned run of the workload with the collector's --normalize set to `mode`. 0 ok (r filled,
- * r->is_ok tells whether it fell short), -1 could not start. */
-static int bench_spawned_run(struct bench_config *cfg, struct bench_workload *w, int base_argc,
+/* One spawned run of the workload, start to stop: with the default file sink or cfg's sinks, and
+ * with the collector's --normalize set to `mode` when not NULL. 0 ok (r filled, r->is_ok tells
+ * whether it fell short), -1 could not start. */
+static int bench_spawned_run(struct bench_config *cfg, struct bench_workload *w, int is_file_sink,
                              const char *mode, struct bench_result *r)
 {
     struct bench_spawn sp;
     url_t target;
     char err[512];
+    const int base_argc = cfg->spawn_arg_count;
     memset(&sp, 0, sizeof(sp));
-    cfg->spawn_args[base_argc] = "--normalize";
-    cfg->spawn_args[base_argc + 1] = mode;
-    cfg->spawn_arg_count = base_argc + 2;
-    int rc = bench_spawn_start(cfg, cfg->sink_count == 0, &sp);
+    if (mode) { /* spawn_args has room for these two (bench_parse_args) */
+        cfg->spawn_args[base_argc] = "--normalize";
+        cfg->spawn_args[base_argc + 1] = mode;
+        cfg->spawn_arg_count = base_argc + 2;
+    }
+    int rc = bench_spawn_start(cfg, is_file_sink, &sp);
     if (rc == 0) {
         (void)url_parse(sp.listen_url, &target, err, sizeof(err));
         rc = bench_run(cfg, w, &target, &sp, r) == -2 ? -1 : 0;
-        if (bench_spawn_stop(cfg, &sp) < 0)
-            r->is_ok = 0;
     }
+    /* also after a failed start: a collector that never said where it listens is stopped */
+    if (bench_spawn_stop(cfg, &sp) < 0)
+        r->is_ok = 0;
     cfg->spawn_arg_count = base_argc;
     return rc;
 }
@@ -1958,7 +1963,6 @@ static int bench_normalize_pairs(struct bench_config *cfg, struct bench_workload
     double ratios[BENCH_MAX_PAIRS], sorted[BENCH_MAX_PAIRS], log_sum = 0;
     size_t n = 0;
     int is_ok = 1;
-    const int base_argc = cfg->spawn_arg_count;
     json_t *out = cfg->is_json ? json_object() : NULL, *pairs = cfg->is_json ? json_array() : NULL;
     if (cfg->is_json && (!out || !pairs)) {
         json_decref(out);
@@ -1969,7 +1973,7 @@ static int bench_normalize_pairs(struct bench_config *cfg, struct bench_workload
         struct bench_result r[2] = {{.label = "as received (--normalize off)"},
                                     {.label = "normalized (--normalize on)"}};
         for (int k = 0; k < 2; k++) {
-            if (bench_spawned_run(cfg, w, base_argc, k ? "on" : "off", &r[k]) < 0) {
+            if (bench_spawned_run(cfg, w, cfg->sink_count == 0, k ? "on" : "off", &r[k]) < 0) {
                 is_ok = 0;
                 goto done;
             }
@@ -2098,15 +2102,7 @@ int main(int argc, char **argv)
     }
     if (cfg.spawn && cfg.is_compare_file) {
         /* the same load, same binary and arguments, with the file sink: the reference figure */
-        has_spawn = 1;
-        if (bench_spawn_start(&cfg, 1, &sp) < 0)
-            goto out;
-        (void)url_parse(sp.listen_url, &target, err, sizeof(err));
-        rc = bench_run(&cfg, &w, &target, &sp, &file_ref);
-        if (bench_spawn_stop(&cfg, &sp) < 0)
-            file_ref.is_ok = 0;
-        has_spawn = 0;
-        if (rc == -2)
+        if (bench_spawned_run(&cfg, &w, 1, NULL, &file_ref) < 0)
             goto out;
         if (!cfg.is_json) {
             bench_print_text(&file_ref, (int)cfg.connections);

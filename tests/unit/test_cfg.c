@@ -49,14 +49,23 @@ static void json_bad(const char *text, const char *needle)
     free(c);
 }
 
+/* Defaults, then text applied (and finished when is_finished), each step required to succeed. */
+static void json_ok(cfg_t *c, const char *text, int is_finished)
+{
+    char err[1024] = "";
+    cfg_defaults(c);
+    if (cfg_apply_json(c, text, strlen(text), "test.json", err, sizeof err) != 0)
+        fail_msg("cfg_apply_json(%s): %s", text, err);
+    if (is_finished && cfg_finish(c, err, sizeof err) != 0)
+        fail_msg("cfg_finish after %s: %s", text, err);
+}
+
 /* cfg_apply_json accepts text, cfg_finish refuses it with an error containing needle. */
 static void finish_bad(const char *text, const char *needle)
 {
     cfg_t *c = cfg_new();
     char err[1024] = "";
-    cfg_defaults(c);
-    if (cfg_apply_json(c, text, strlen(text), "test.json", err, sizeof err) != 0)
-        fail_msg("cfg_apply_json(%s): %s", text, err);
+    json_ok(c, text, 0);
     if (cfg_finish(c, err, sizeof err) == 0)
         fail_msg("cfg_finish after %s unexpectedly succeeded", text);
     if (!strstr(err, needle))
@@ -218,11 +227,7 @@ static void test_json_listeners_and_sinks(void **state)
         " \"sinks\": [\"file:///tmp/a.ndjson\", {\"url\": \"file:///tmp/b.ndjson?gzip=1\"}],"
         " \"normalize\": \"off\", \"check_config\": true}";
     cfg_t *c = cfg_new();
-    char err[1024] = "";
-    cfg_defaults(c);
-    if (cfg_apply_json(c, text, strlen(text), "t.json", err, sizeof err) != 0)
-        fail_msg("cfg_apply_json: %s", err);
-    assert_int_equal(cfg_finish(c, err, sizeof err), 0);
+    json_ok(c, text, 1);
     assert_int_equal(c->n_listeners, 2);
     assert_int_equal(c->listeners[0].max_event_bytes, 4096);
     assert_int_equal(c->listeners[0].idle_timeout_ms, 1000);
@@ -239,9 +244,7 @@ static void test_json_listeners_and_sinks(void **state)
     /* "sink" (singular) takes a single string too */
     static const char single[] =
         "{\"sink\": \"file:///tmp/c.ndjson\", \"listen\": \"tcp://[::1]:9\"}";
-    cfg_defaults(c);
-    if (cfg_apply_json(c, single, strlen(single), "t.json", err, sizeof err) != 0)
-        fail_msg("cfg_apply_json: %s", err);
+    json_ok(c, single, 0);
     assert_int_equal(c->n_sinks, 1);
     assert_string_equal(c->sinks[0], "file:///tmp/c.ndjson");
     assert_int_equal(c->n_listeners, 1);
@@ -261,12 +264,7 @@ static void test_allow_types_by_identity(void **state)
         " \"allow_types_by_identity\": {\"broker\": [\"broker.*\"],"
         "   \"policy-agent\": [\"policy.*\", \"workspace.profile_apply\"], \"x\": \"x.*\"}}]}";
     cfg_t *c = cfg_new();
-    char err[1024] = "";
-    cfg_defaults(c);
-    if (cfg_apply_json(c, text, strlen(text), "t.json", err, sizeof err) != 0)
-        fail_msg("cfg_apply_json: %s", err);
-    if (cfg_finish(c, err, sizeof err) != 0)
-        fail_msg("cfg_finish: %s", err);
+    json_ok(c, text, 1);
     const cfg_listener_t *l = &c->listeners[0];
     assert_int_equal(l->n_types_by_identity, 3);
     assert_string_equal(l->types_by_identity[0].identity, "broker");
@@ -281,10 +279,7 @@ static void test_allow_types_by_identity(void **state)
     static const char open_ids[] =
         TLS_LISTENER ", \"client_ca\": \"/ca.pem\","
                      " \"allow_types_by_identity\": {\"a\": [\"a.*\"]}}]}";
-    cfg_defaults(c);
-    if (cfg_apply_json(c, open_ids, strlen(open_ids), "t.json", err, sizeof err) != 0 ||
-        cfg_finish(c, err, sizeof err) != 0)
-        fail_msg("%s", err);
+    json_ok(c, open_ids, 1);
     assert_int_equal(c->listeners[0].n_types_by_identity, 1);
     assert_int_equal(c->listeners[0].allow_identities[0], '\0');
     free(c);
