@@ -5,6 +5,7 @@
  * which the writer thread brackets around a batch: one fsync (synchronous=FULL) covers the batch.
  */
 #include "spool.h"
+#include "spool_vfs.h"
 #include "chain.h"
 #include "util.h"
 
@@ -262,7 +263,10 @@ int spool_open(const char *path, const spool_opts_t *opts, spool_t **out, char *
     }
     int flags =
         opts->is_read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-    rc = sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    /* the read-write connection gathers its writes (spool_vfs.h), safe only when every commit
+     * syncs the WAL */
+    const char *vfs = !opts->is_read_only && opts->synchronous >= 2 ? spool_vfs_name() : NULL;
+    rc = sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, vfs);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "cannot open spool %s: %s", path,
                  s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
