@@ -27,6 +27,8 @@
  *
  * One spool_t is one SQLite connection and must be used by one thread at a time: the writer thread
  * owns the read-write one; each shipper thread and ocsf-replay open their own (read-only) one.
+ * The read-write connection, when synchronous is FULL or EXTRA, goes through the write-gathering
+ * VFS of spool_vfs.h.
  */
 #ifndef OCSF_SPOOL_H
 #define OCSF_SPOOL_H
