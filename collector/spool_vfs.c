@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BW_CAP (4u << 20) /* what a commit may gather before a flush */
+#define BW_CAP (1u << 20) /* what a commit may gather before a flush (per file: WAL, database) */
 /* the default VFS writes at most 128 KiB - 1 bytes per call (os_unix.c masks the length with
  * 0x1ffff and reports a full disk for the rest), so a flush writes in pieces of this size */
 #define BW_PIECE (120u << 10)

@@ -190,7 +190,7 @@ static int checkpoint(sqlite3 *db)
 static void test_gathered_writes_reach_other_connections(void **state)
 {
     fixture_t *fx = *state;
-    /* 6000 rows of 1000 bytes: more than the 4 MiB buffer in one commit */
+    /* 6000 rows of 1000 bytes: more than the 1 MiB buffer in one commit */
     assert_int_equal(insert_rows(fx->db, 1, 6000), SQLITE_OK);
     assert_int_equal(insert_rows(fx->db, 6001, 10), SQLITE_OK);
     assert_int_equal(reader_count(fx->path), 6010);
