@@ -1050,7 +1050,11 @@ static void bench_log_take(struct bench_spawn *sp, size_t len, size_t skip, char
     tool_sanitize(out);
     memmove(sp->log_buf, sp->log_buf + len + skip, sp->log_len - len - skip);
     sp->log_len -= len + skip;
-    snprintf(sp->recent[sp->recent_count++ % 8], sizeof(sp->recent[0]), "%s", out);
+    /* the last 8 lines, each cut to the slot's size on purpose (for the failure report) */
+    char *slot = sp->recent[sp->recent_count++ % 8];
+    size_t n = strnlen(out, sizeof(sp->recent[0]) - 1);
+    memcpy(slot, out, n);
+    slot[n] = '\0';
 }
 
 /* Gets the collector's next log line into out, waiting at most timeout_ms (-1: forever). A line

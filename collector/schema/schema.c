@@ -312,6 +312,7 @@ static int get_int(struct loader *ld, const json_t *obj, const char *key, const 
                    long long min, long long max, long long *out)
 {
     json_t *v = json_object_get(obj, key);
+    *out = 0; /* set on every path: callers read it only on success, but gcc -O2 cannot tell */
     if (!json_is_integer(v))
         return load_fail(ld, "%s: field %s %s", where, key,
                          v == NULL ? "missing" : "must be an integer");
