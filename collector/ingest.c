@@ -467,13 +467,12 @@ static spool_record_t *conn_make_record(conn_t *c, const char *p, size_t len, ch
     if (in->norm) {
         json_t *ocsf = NULL;
         int64_t now = util_now_ms();
-        if (norm_event(in->norm, obj, &peer, in->next_seq, now, &ocsf, reason, reasonlen) < 0) {
+        if (norm_event_dump(in->norm, obj, &peer, in->next_seq, now, &ocsf, &in->dump, reason,
+                            reasonlen) < 0) {
             *is_rejected = 1;
             goto out;
         }
-        r = jsonw_dump(ocsf, &in->dump, 0) == 0
-                ? spool_record_new(SPOOL_EVENT, in->dump.data, in->dump.len, str)
-                : NULL;
+        r = spool_record_new(SPOOL_EVENT, in->dump.data, in->dump.len, str);
         if (r) {
             r->received_ms = now;
             r->class_uid = (int)json_integer_value(json_object_get(ocsf, "class_uid"));

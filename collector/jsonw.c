@@ -260,6 +260,32 @@ int jsonw_dump(const json_t *v, jsonw_buf_t *b, size_t max_bytes)
     return 0;
 }
 
+/* Ends an append: the terminating NUL, or -1 (and b emptied) when something failed. */
+static int jw_finish(jsonw_t *w)
+{
+    if (w->is_failed || jw_reserve(w, 0) < 0) {
+        w->b->len = 0;
+        return -1;
+    }
+    w->b->data[w->b->len] = '\0';
+    return 0;
+}
+
+int jsonw_append_raw(jsonw_buf_t *b, const char *p, size_t n)
+{
+    jsonw_t w = {b, 0};
+    jw_put(&w, p, n);
+    return jw_finish(&w);
+}
+
+int jsonw_append_member(jsonw_buf_t *b, int is_first, const char *key, size_t klen, const json_t *v)
+{
+    jsonw_t w = {b, 0};
+    jw_string_in(&w, is_first ? 0 : ',', key, klen, ':');
+    jw_value(&w, v, 1);
+    return jw_finish(&w);
+}
+
 void jsonw_free(jsonw_buf_t *b)
 {
     free(b->data);

@@ -28,4 +28,12 @@ typedef struct jsonw_buf {
 int jsonw_dump(const json_t *v, jsonw_buf_t *b, size_t max_bytes);
 void jsonw_free(jsonw_buf_t *b);
 
+/* Appending to what is in b (for a caller that writes an object member by member, e.g. the
+ * normalizer's `unmapped`, norm.h): n raw bytes, or one member `"key":value` with a ',' in front
+ * unless is_first. 0, or -1 out of memory / too deep (b is then unusable until the next dump). The
+ * buffer stays NUL-terminated. */
+int jsonw_append_raw(jsonw_buf_t *b, const char *p, size_t n);
+int jsonw_append_member(jsonw_buf_t *b, int is_first, const char *key, size_t klen,
+                        const json_t *v);
+
 #endif

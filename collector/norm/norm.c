@@ -396,55 +396,57 @@ oom:
     return -1;
 }
 
-int norm_event(norm_t *n, json_t *in, const norm_peer_t *peer, long long sequence,
-               long long received_ms, json_t **out, char *reasons, size_t len)
+/* norm_event's work; c is the caller's, so that a deferred `unmapped` can be written from it. With
+ * deferred NULL the tree gets `unmapped` as norm.h describes; otherwise a mapped event's `unmapped`
+ * is left out (and *deferred set) unless a rule already wrote under it. */
+static int norm_run(norm_t *n, json_t *in, const norm_peer_t *peer, long long sequence,
+                    long long received_ms, struct norm_ctx *c, int *deferred, json_t **out,
+                    struct norm_reasons *r)
 {
-    struct norm_reasons r;
-    norm_reasons_init(&r, reasons, len);
     if (out != NULL)
         *out = NULL;
     if (n == NULL || out == NULL)
         return -1;
     if (!json_is_object(in)) {
-        norm_reasons_add(&r, "input is not a JSON object");
+        norm_reasons_add(r, "input is not a JSON object");
         n->stats.invalid++;
         return -1;
     }
     if (json_object_get(in, "class_uid") != NULL)
-        return passthrough(n, in, peer, sequence, received_ms, out, &r);
+        return passthrough(n, in, peer, sequence, received_ms, out, r);
 
-    struct norm_ctx c = {.schema = n->schema,
-                         .tables = n->tables,
-                         .in = in,
-                         .peer = peer,
-                         .received_ms = received_ms,
-                         .reasons = &r};
+    *c = (struct norm_ctx){.schema = n->schema,
+                           .tables = n->tables,
+                           .in = in,
+                           .peer = peer,
+                           .received_ms = received_ms,
+                           .reasons = r};
     const char *key;
     const json_t *value;
-    c.entry = match(&c, &key, &value);
-    if (c.entry == NULL) {
+    c->entry = match(c, &key, &value);
+    if (c->entry == NULL) {
         if (value == NULL)
-            norm_reasons_add(&r, "missing '%s' (and no class_uid): cannot tell which event this is",
+            norm_reasons_add(r, "missing '%s' (and no class_uid): cannot tell which event this is",
                              key);
         else if (!json_is_string(value))
-            norm_reasons_add(&r, "field '%s' is not a string", key);
+            norm_reasons_add(r, "field '%s' is not a string", key);
         else
-            norm_reasons_add(&r, "no mapping for %s %.128s", key, json_string_value(value));
+            norm_reasons_add(r, "no mapping for %s %.128s", key, json_string_value(value));
         n->stats.unknown_type++;
         return -1;
     }
 
-    const struct norm_entry *e = c.entry;
+    const struct norm_entry *e = c->entry;
     json_t *ev = json_object();
     if (ev == NULL)
         goto oom;
-    c.out = ev;
+    c->out = ev;
     json_object_set_new_nocheck(ev, "class_uid", json_integer(e->class_uid));
     json_object_set_nocheck(ev, "class_name", e->class_name_json);
     json_object_set_new_nocheck(ev, "category_uid", json_integer(e->category_uid));
     if (e->category_name_json != NULL)
         json_object_set_nocheck(ev, "category_name", e->category_name_json);
-    int errors = norm_map_apply(&c);
+    int errors = norm_map_apply(c);
 
     json_t *act = json_object_get(ev, "activity_id");
     if (json_is_integer(act)) {
@@ -463,20 +465,26 @@ int norm_event(norm_t *n, json_t *in, const norm_peer_t *peer, long long sequenc
     }
     if (metadata_enrich(n, md, in, sequence, received_ms, 0) < 0)
         goto oom;
-    if (c.profiles != 0)
-        json_object_set_new_nocheck(md, "profiles", profiles_array(c.tables, c.profiles));
+    if (c->profiles != 0)
+        json_object_set_new_nocheck(md, "profiles", profiles_array(c->tables, c->profiles));
 
-    json_t *um = json_object();
-    if (um == NULL)
-        goto oom;
-    norm_map_unmapped(&c, um);
-    peer_record(um, peer);
-    if (json_object_size(um) > 0)
-        json_object_set_new_nocheck(ev, "unmapped", um);
-    else
-        json_decref(um);
+    int defer = deferred != NULL && json_object_get(ev, "unmapped") == NULL;
+    if (!defer) {
+        json_t *um = json_object();
+        if (um == NULL)
+            goto oom;
+        norm_map_unmapped(c, um);
+        peer_record(um, peer);
+        if (json_object_size(um) > 0)
+            json_object_set_new_nocheck(ev, "unmapped", um);
+        else
+            json_decref(um);
+    }
+    if (deferred != NULL)
+        *deferred = defer;
 
-    if (validate(n, ev, &r) > 0 || errors > 0) {
+    /* a deferred `unmapped` is an object of input values the validator would not look into */
+    if (validate(n, ev, r) > 0 || errors > 0) {
         json_decref(ev);
         n->stats.invalid++;
         return -1;
@@ -486,7 +494,87 @@ int norm_event(norm_t *n, json_t *in, const norm_peer_t *peer, long long sequenc
     return 0;
 oom:
     json_decref(ev);
-    norm_reasons_add(&r, "out of memory");
+    norm_reasons_add(r, "out of memory");
     n->stats.invalid++;
+    return -1;
+}
+
+int norm_event(norm_t *n, json_t *in, const norm_peer_t *peer, long long sequence,
+               long long received_ms, json_t **out, char *reasons, size_t len)
+{
+    struct norm_reasons r;
+    struct norm_ctx c;
+    norm_reasons_init(&r, reasons, len);
+    return norm_run(n, in, peer, sequence, received_ms, &c, NULL, out, &r);
+}
+
+/* One member of a deferred `unmapped`; the first one replaces the event's closing brace with
+ * `,"unmapped":{`. */
+static int unmapped_member(jsonw_buf_t *buf, int index, const char *k, size_t klen, const json_t *v)
+{
+    if (index == 0) {
+        buf->len--;
+        if (jsonw_append_raw(buf, ",\"unmapped\":{", 13) < 0)
+            return -1;
+    }
+    return jsonw_append_member(buf, index == 0, k, klen, v);
+}
+
+/* Writes the deferred `unmapped` of c's event after its serialized tree in buf, with the members,
+ * the order and the values that norm_map_unmapped and peer_record give the tree: input fields in
+ * input order, `collector` (the peer's record, in place of an emitter's `collector`, which moves
+ * to `collector_claimed`). 0 or -1 (out of memory). */
+static int unmapped_write(const struct norm_ctx *c, const norm_peer_t *peer, jsonw_buf_t *buf)
+{
+    json_t *rec = NULL, *owned = NULL, *claimed = NULL;
+    int count = 0, rc = 0, is_claim_written = 0;
+    if (peer != NULL) {
+        rec = peer->record != NULL ? peer->record : (owned = norm_peer_record(peer));
+        if (rec == NULL)
+            return -1;
+        json_t *cv = json_object_get(c->in, "collector");
+        if (cv != NULL && norm_map_is_unmapped(c, "collector"))
+            claimed = cv;
+    }
+    for (void *it = json_object_iter(c->in); it != NULL && rc == 0;
+         it = json_object_iter_next(c->in, it)) {
+        const char *k = json_object_iter_key(it);
+        if (!norm_map_is_unmapped(c, k))
+            continue;
+        const json_t *v = json_object_iter_value(it);
+        size_t klen = json_object_iter_key_len(it);
+        if (rec != NULL && strcmp(k, "collector") == 0) {
+            v = rec;
+        } else if (claimed != NULL && strcmp(k, "collector_claimed") == 0) {
+            v = claimed;
+            is_claim_written = 1;
+        }
+        rc = unmapped_member(buf, count++, k, klen, v);
+    }
+    if (rc == 0 && claimed != NULL && !is_claim_written)
+        rc = unmapped_member(buf, count++, "collector_claimed", 17, claimed);
+    else if (rc == 0 && rec != NULL && claimed == NULL)
+        rc = unmapped_member(buf, count++, "collector", 9, rec);
+    if (rc == 0 && count > 0)
+        rc = jsonw_append_raw(buf, "}}", 2);
+    json_decref(owned);
+    return rc;
+}
+
+int norm_event_dump(norm_t *n, json_t *in, const norm_peer_t *peer, long long sequence,
+                    long long received_ms, json_t **out, jsonw_buf_t *buf, char *reasons,
+                    size_t len)
+{
+    struct norm_reasons r;
+    struct norm_ctx c;
+    int deferred = 0;
+    norm_reasons_init(&r, reasons, len);
+    if (norm_run(n, in, peer, sequence, received_ms, &c, &deferred, out, &r) < 0)
+        return -1;
+    if (jsonw_dump(*out, buf, 0) == 0 && (!deferred || unmapped_write(&c, peer, buf) == 0))
+        return 0;
+    json_decref(*out);
+    *out = NULL;
+    norm_reasons_add(&r, "out of memory");
     return -1;
 }

@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <jansson.h>
 
+#include "jsonw.h"
+
 typedef struct norm norm_t;
 
 /* Who sent the event, as the listener saw it. Strings are borrowed for the duration of the call. */
@@ -77,6 +79,16 @@ void norm_close(norm_t *n); /* NULL is fine */
  * (nothing recorded under unmapped.collector). */
 int norm_event(norm_t *n, json_t *in, const norm_peer_t *peer, long long sequence,
                long long received_ms, json_t **out, char *reasons, size_t len);
+
+/* norm_event plus serialization, for the ingest path: on success buf holds the compact JSON of the
+ * event, byte for byte what jsonw_dump gives for norm_event's output (test_norm_corpus checks it),
+ * and *out the event's tree WITHOUT its `unmapped` when that was written straight from the input
+ * into buf (building it as a tree first cost ~5k instructions per event); read *out's other
+ * members (class_uid, time...), then release it. Same reasons and stats as norm_event; -1 also
+ * when out of memory while serializing. */
+int norm_event_dump(norm_t *n, json_t *in, const norm_peer_t *peer, long long sequence,
+                    long long received_ms, json_t **out, jsonw_buf_t *buf, char *reasons,
+                    size_t len);
 
 void norm_get_stats(const norm_t *n, norm_stats_t *st);
 

@@ -37,6 +37,7 @@
 #define NORM_MAX_SOURCES     8         /* fields of one "from" list */
 #define NORM_MAX_RULES       128       /* rules of one entry, common rules included */
 #define NORM_MAX_KEYS        64        /* distinct input keys one entry reads or drops */
+#define NORM_KEY_SLOTS       128       /* 2 x NORM_MAX_KEYS, a power of two */
 #define NORM_MAX_PREDS       16        /* conditions of one "when" */
 #define NORM_MAX_PRED_VALUES 64        /* values of one condition */
 #define NORM_MAX_MAP_ITEMS   256       /* items of one value map */
@@ -191,7 +192,18 @@ struct norm_entry {
     struct norm_rule *rule;
     int nkey;
     struct norm_key *key;
+    /* key's index + 1 by norm_key_hash(name) & (NORM_KEY_SLOTS - 1), linear probing, 0 = empty:
+     * per event every input field is looked up here (norm_map_is_unmapped) */
+    uint8_t key_slot[NORM_KEY_SLOTS];
 };
+
+static inline uint32_t norm_key_hash(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
 
 struct norm_dispatch {
     const char *value;
@@ -267,7 +279,10 @@ struct norm_ctx {
 /* Applies the entry's rules to c->in, building c->out (an object the caller created). Returns the
  * number of conversion errors (each added to c->reasons); the output is then incomplete. */
 int norm_map_apply(struct norm_ctx *c);
-/* Adds the input fields the entry did not consume or drop to `unmapped` (an object; borrowed). */
+/* 1 when the input field `key` belongs under `unmapped`: the entry did not consume it, drop it or
+ * match on it. */
+int norm_map_is_unmapped(const struct norm_ctx *c, const char *key);
+/* Adds the input fields that belong under `unmapped` to it (an object; borrowed). */
 void norm_map_unmapped(const struct norm_ctx *c, json_t *unmapped);
 /* Value of a source for this event: a borrowed reference into the input, or a NEW reference
  * (collector values); *is_new tells which. NULL when absent (JSON null counts as absent). */

@@ -420,20 +420,21 @@ int norm_map_apply(struct norm_ctx *c)
 
 static const struct norm_key *key_find(const struct norm_entry *e, const char *name, int *index)
 {
-    int lo = 0, hi = e->nkey - 1;
-    while (lo <= hi) {
-        int mid = (lo + hi) / 2;
-        int cmp = strcmp(e->key[mid].name, name);
-        if (cmp == 0) {
-            *index = mid;
-            return &e->key[mid];
+    uint32_t h = norm_key_hash(name) & (NORM_KEY_SLOTS - 1);
+    for (uint8_t slot; (slot = e->key_slot[h]) != 0; h = (h + 1) & (NORM_KEY_SLOTS - 1))
+        if (strcmp(e->key[slot - 1].name, name) == 0) {
+            *index = slot - 1;
+            return &e->key[slot - 1];
         }
-        if (cmp < 0)
-            lo = mid + 1;
-        else
-            hi = mid - 1;
-    }
     return NULL;
+}
+
+int norm_map_is_unmapped(const struct norm_ctx *c, const char *k)
+{
+    int idx;
+    const struct norm_key *key = key_find(c->entry, k, &idx);
+    return key == NULL ||
+           !((key->flags & (NORM_KEY_DROP | NORM_KEY_MATCH)) || (c->consumed & (1ull << idx)));
 }
 
 void norm_map_unmapped(const struct norm_ctx *c, json_t *unmapped)
@@ -442,11 +443,7 @@ void norm_map_unmapped(const struct norm_ctx *c, json_t *unmapped)
     json_t *v;
     json_object_foreach(c->in, k, v)
     {
-        int idx;
-        const struct norm_key *key = key_find(c->entry, k, &idx);
-        if (key != NULL &&
-            ((key->flags & (NORM_KEY_DROP | NORM_KEY_MATCH)) || (c->consumed & (1ull << idx))))
-            continue;
-        json_object_set_nocheck(unmapped, k, v);
+        if (norm_map_is_unmapped(c, k))
+            json_object_set_nocheck(unmapped, k, v);
     }
 }

@@ -742,6 +742,13 @@ static int keys_finish(struct loader *ld, struct norm_entry *e)
         return oom(ld);
     memcpy(e->key, sorted, (size_t)ld->nkey * sizeof(sorted[0]));
     e->nkey = ld->nkey;
+    memset(e->key_slot, 0, sizeof e->key_slot);
+    for (int i = 0; i < e->nkey; i++) {
+        uint32_t h = norm_key_hash(e->key[i].name) & (NORM_KEY_SLOTS - 1);
+        while (e->key_slot[h] != 0)
+            h = (h + 1) & (NORM_KEY_SLOTS - 1);
+        e->key_slot[h] = (uint8_t)(i + 1);
+    }
     for (int r = 0; r < e->nrule; r++)
         for (int a = 0; a < e->rule[r].nalt; a++)
             for (int s = 0; s < e->rule[r].alt[a].nsrc; s++) {

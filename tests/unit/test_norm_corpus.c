@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "norm.h"
+#include "norm_dump_check.h"
 #include "schema.h"
 
 #define MAX_CASES 512
@@ -226,6 +227,11 @@ static void test_corpus(void **state)
             fprintf(stderr, "%s: metadata.uid is not a UUID\n", names[i]);
             failures++;
         }
+        if (norm_dump_check(g_norm, in, p != NULL ? &peer : NULL,
+                            json_integer_value(json_object_get(c, "sequence")),
+                            json_integer_value(json_object_get(c, "received_ms")), out,
+                            names[i]) != 0)
+            failures++;
         json_decref(out);
         if (p != NULL) {
             /* the ingest path: the connection's peer record built once and shared by its events */
