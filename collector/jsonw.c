@@ -76,30 +76,47 @@ static inline uint64_t jw_word_needs_escape(uint64_t x)
     return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
 }
 
-/* The bytes of s that need no escape, copied 8 at a time; returns how many (stops at the first byte
- * that needs one, or the end). A last part shorter than 8 is gathered into a word and copied whole:
- * the caller reserved room for it. */
+/* The bytes of s that need no escape, copied 8 at a time; returns how many (stops at the first word
+ * holding a byte that needs one, or the end). Never reads or writes outside s[0..n) and o[0..n):
+ * the last word of a string of 8 bytes or more overlaps the one before; 4 to 7 bytes are two
+ * overlapping 4-byte words; 1 to 3 bytes are the first, middle and last byte. */
 static inline size_t jw_copy_plain(char *o, const char *s, size_t n)
 {
-    size_t i = 0;
-    for (; n - i >= 8; i += 8) {
+    if (n >= 8) {
+        size_t i = 0;
         uint64_t x;
-        memcpy(&x, s + i, 8);
+        for (; n - i > 8; i += 8) {
+            memcpy(&x, s + i, 8);
+            if (jw_word_needs_escape(x))
+                return i;
+            memcpy(o + i, &x, 8);
+        }
+        memcpy(&x, s + n - 8, 8);
         if (jw_word_needs_escape(x))
             return i;
-        memcpy(o + i, &x, 8);
+        memcpy(o + n - 8, &x, 8);
+        return n;
     }
-    size_t rest = n - i;
-    if (rest == 0)
-        return i;
-    /* gather the tail (never read past s + n), pad with a byte that needs no escape */
-    uint64_t x = 0x2020202020202020ull;
-    unsigned char *xb = (unsigned char *)&x;
-    for (size_t k = 0; k < rest; k++)
-        xb[k] = (unsigned char)s[i + k];
+    if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        if (jw_word_needs_escape(a | (uint64_t)b << 32))
+            return 0;
+        memcpy(o, &a, 4);
+        memcpy(o + n - 4, &b, 4);
+        return n;
+    }
+    if (n == 0)
+        return 0;
+    /* three bytes (some the same), padded with spaces, which need no escape */
+    uint64_t x = (0x2020202020202020ull & ~0xffffffull) | (uint64_t)(unsigned char)s[0] |
+                 (uint64_t)(unsigned char)s[n / 2] << 8 | (uint64_t)(unsigned char)s[n - 1] << 16;
     if (jw_word_needs_escape(x))
-        return i;
-    memcpy(o + i, &x, 8); /* 8 - rest bytes of padding past the end: overwritten next */
+        return 0;
+    o[0] = s[0];
+    o[n / 2] = s[n / 2];
+    o[n - 1] = s[n - 1];
     return n;
 }
 
@@ -108,7 +125,7 @@ static inline size_t jw_copy_plain(char *o, const char *s, size_t n)
 static void jw_string_in(jsonw_t *w, char before, const char *s, size_t n, char after)
 {
     static const char hex[] = "0123456789ABCDEF";
-    /* worst case every byte becomes \u00XX; +8 for jw_copy_plain's padded tail */
+    /* worst case every byte becomes \u00XX; +2 quotes, +2 punctuation */
     if (jw_reserve(w, n * 6 + 12) < 0)
         return;
     char *o = w->b->data + w->b->len;
