@@ -5,7 +5,8 @@
  * Each input is parsed as JSON and normalized twice (a TCP and a unix peer). The target checks the
  * contract a caller relies on: a success returns an output that passes schema_validate and a
  * failure returns no output; reasons are NUL-terminated, valid UTF-8 without control characters,
- * whatever the buffer size; the input is never modified. Seeds: tests/fuzz/corpus/fuzz_norm_map/
+ * whatever the buffer size; the input is never modified; norm_event_dump (the ingest path) writes
+ * what jsonw_dump writes for norm_event's output. Seeds: tests/fuzz/corpus/fuzz_norm_map/
  * (inputs of the golden corpus, one event per file).
  */
 #include <stdint.h>
@@ -16,6 +17,7 @@
 #include "norm.h"
 #include "schema.h"
 #include "fuzz_common.h"
+#include "../unit/norm_dump_check.h"
 
 static norm_t *g_norm;
 static schema_t *g_schema;
@@ -53,6 +55,9 @@ static void run(json_t *in, const norm_peer_t *peer, size_t reasons_len)
         return;
     }
     if (out == NULL || schema_validate(g_schema, out, NULL, 0) != 0)
+        abort();
+    /* the ingest path writes the same bytes (unmapped straight from the input) */
+    if (norm_dump_check(g_norm, in, peer, 7, 1795896001000LL, out, "fuzz input") != 0)
         abort();
     char *text = json_dumps(out, 0);
     if (text == NULL)
