@@ -52,6 +52,12 @@ static void run(json_t *in, const norm_peer_t *peer, size_t reasons_len)
     if (rc != 0) {
         if (out != NULL)
             abort();
+        /* and the ingest path refuses it too (its tree is validated without `unmapped`) */
+        jsonw_buf_t buf = {0};
+        json_t *tree = NULL;
+        if (norm_event_dump(g_norm, in, peer, 7, 1795896001000LL, &tree, &buf, NULL, 0) == 0)
+            abort();
+        jsonw_free(&buf);
         return;
     }
     if (out == NULL || schema_validate(g_schema, out, NULL, 0) != 0)
