@@ -437,6 +437,7 @@ static int norm_run(norm_t *n, json_t *in, const norm_peer_t *peer, long long se
     }
 
     const struct norm_entry *e = c->entry;
+    norm_map_fields(c);
     json_t *ev = json_object();
     if (ev == NULL)
         goto oom;
@@ -533,13 +534,14 @@ static int unmapped_write(const struct norm_ctx *c, const norm_peer_t *peer, jso
         if (rec == NULL)
             return -1;
         json_t *cv = json_object_get(c->in, "collector");
-        if (cv != NULL && norm_map_is_unmapped(c, "collector"))
+        if (cv != NULL && norm_map_is_unmapped(c, "collector", -1))
             claimed = cv;
     }
+    int pos = 0;
     for (void *it = json_object_iter(c->in); it != NULL && rc == 0;
-         it = json_object_iter_next(c->in, it)) {
+         it = json_object_iter_next(c->in, it), pos++) {
         const char *k = json_object_iter_key(it);
-        if (!norm_map_is_unmapped(c, k))
+        if (!norm_map_is_unmapped(c, k, pos))
             continue;
         const json_t *v = json_object_iter_value(it);
         size_t klen = json_object_iter_key_len(it);

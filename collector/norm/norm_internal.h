@@ -38,6 +38,7 @@
 #define NORM_MAX_RULES       128       /* rules of one entry, common rules included */
 #define NORM_MAX_KEYS        64        /* distinct input keys one entry reads or drops */
 #define NORM_KEY_SLOTS       128       /* 2 x NORM_MAX_KEYS, a power of two */
+#define NORM_FIELD_POS       128       /* input fields whose entry key index is kept per event */
 #define NORM_MAX_PREDS       16        /* conditions of one "when" */
 #define NORM_MAX_PRED_VALUES 64        /* values of one condition */
 #define NORM_MAX_MAP_ITEMS   256       /* items of one value map */
@@ -271,17 +272,26 @@ struct norm_ctx {
     long long received_ms;
     json_t *out;
     uint64_t consumed; /* bits of entry->key */
+    /* the input's top-level value for each of entry->key (NULL: absent), read in one pass over
+     * the input once the entry is known (norm_map_fields), so a rule's source is an array read
+     * instead of a hash look-up in the input */
+    int has_fields;
+    json_t *field[NORM_MAX_KEYS];
+    /* the entry key index of the input's n-th field (-1: none), for its first NORM_FIELD_POS */
+    int8_t key_at[NORM_FIELD_POS];
     uint32_t profiles; /* bits of tables->profile */
     struct norm_reasons *reasons;
     struct norm_peer_cache peer_cache;
 };
 
+/* Fills c->field from one pass over c->in (c->entry set). */
+void norm_map_fields(struct norm_ctx *c);
 /* Applies the entry's rules to c->in, building c->out (an object the caller created). Returns the
  * number of conversion errors (each added to c->reasons); the output is then incomplete. */
 int norm_map_apply(struct norm_ctx *c);
 /* 1 when the input field `key` belongs under `unmapped`: the entry did not consume it, drop it or
- * match on it. */
-int norm_map_is_unmapped(const struct norm_ctx *c, const char *key);
+ * match on it. pos: its position in the input (for c->key_at), or -1 when unknown. */
+int norm_map_is_unmapped(const struct norm_ctx *c, const char *key, int pos);
 /* Adds the input fields that belong under `unmapped` to it (an object; borrowed). */
 void norm_map_unmapped(const struct norm_ctx *c, json_t *unmapped);
 /* Value of a source for this event: a borrowed reference into the input, or a NEW reference

@@ -72,11 +72,17 @@ json_t *norm_src_value(struct norm_ctx *c, const struct norm_src *s, int *is_new
     const norm_peer_t *p = c->peer;
     json_t *v = NULL;
     switch (s->kind) {
-    case NORM_SRC_FIELD:
+    case NORM_SRC_FIELD: {
+        int i = 0;
         v = c->in;
-        for (int i = 0; i < s->nseg && v != NULL; i++)
+        if (c->has_fields && s->key >= 0) { /* a rule's source: its top-level value is known */
+            v = c->field[s->key];
+            i = 1;
+        }
+        for (; i < s->nseg && v != NULL; i++)
             v = json_is_object(v) ? json_object_get(v, s->seg[i]) : NULL;
         return json_is_null(v) ? NULL : v;
+    }
     case NORM_SRC_PEER_IP:
         peer_parse(c);
         v = c->peer_cache.ip[0] != '\0' ? json_string(c->peer_cache.ip) : NULL;
@@ -429,21 +435,43 @@ static const struct norm_key *key_find(const struct norm_entry *e, const char *n
     return NULL;
 }
 
-int norm_map_is_unmapped(const struct norm_ctx *c, const char *k)
+int norm_map_is_unmapped(const struct norm_ctx *c, const char *k, int pos)
 {
-    int idx;
-    const struct norm_key *key = key_find(c->entry, k, &idx);
-    return key == NULL ||
-           !((key->flags & (NORM_KEY_DROP | NORM_KEY_MATCH)) || (c->consumed & (1ull << idx)));
+    int idx = -1;
+    if (c->has_fields && pos >= 0 && pos < NORM_FIELD_POS)
+        idx = c->key_at[pos];
+    else if (key_find(c->entry, k, &idx) == NULL)
+        idx = -1;
+    return idx < 0 || !((c->entry->key[idx].flags & (NORM_KEY_DROP | NORM_KEY_MATCH)) ||
+                        (c->consumed & (1ull << idx)));
+}
+
+void norm_map_fields(struct norm_ctx *c)
+{
+    const struct norm_entry *e = c->entry;
+    memset(c->field, 0, (size_t)e->nkey * sizeof(c->field[0]));
+    int pos = 0;
+    for (void *it = json_object_iter(c->in); it != NULL;
+         it = json_object_iter_next(c->in, it), pos++) {
+        int idx;
+        if (key_find(e, json_object_iter_key(it), &idx) == NULL)
+            idx = -1;
+        else
+            c->field[idx] = json_object_iter_value(it);
+        if (pos < NORM_FIELD_POS)
+            c->key_at[pos] = (int8_t)idx;
+    }
+    c->has_fields = 1;
 }
 
 void norm_map_unmapped(const struct norm_ctx *c, json_t *unmapped)
 {
     const char *k;
     json_t *v;
+    int pos = 0;
     json_object_foreach(c->in, k, v)
     {
-        if (norm_map_is_unmapped(c, k))
+        if (norm_map_is_unmapped(c, k, pos++))
             json_object_set_nocheck(unmapped, k, v);
     }
 }
