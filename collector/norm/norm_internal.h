@@ -13,8 +13,8 @@
  *  3. each target path was checked against the schema for the entry's class: every segment is
  * defined, an index appears only on arrays, the path crosses only objects (or ends inside a json_t
  * / open object); each profile a path needs is one the class may carry;
- *  4. an entry's `keys` are sorted by name and unique; a source's `key` is its index there, so one
- * bit of a uint64_t per key records what an event consumed;
+ *  4. an entry's `keys` are unique and found through `key_slot`; a source's `key` is its index
+ * there, so one bit of a uint64_t per key records what an event consumed;
  *  5. a table's `dispatch` is sorted by value, entries of one value in table order;
  *  6. strings from the schema (captions, sibling names, profile names) are borrowed from the
  * schema_t, which outlives every table set compiled against it.
@@ -194,7 +194,7 @@ struct norm_entry {
     int nkey;
     struct norm_key *key;
     /* key's index + 1 by norm_key_hash(name) & (NORM_KEY_SLOTS - 1), linear probing, 0 = empty:
-     * per event every input field is looked up here (norm_map_is_unmapped) */
+     * per event every input field is looked up here (norm_map_fields) */
     uint8_t key_slot[NORM_KEY_SLOTS];
 };
 

@@ -721,26 +721,14 @@ static int drop_register(struct loader *ld, const json_t *drop)
     return 0;
 }
 
-static int cmp_key(const void *a, const void *b)
-{
-    return strcmp(((const struct norm_key *)a)->name, ((const struct norm_key *)b)->name);
-}
-
-/* Sorts the entry's keys and renumbers every rule source to its sorted index (invariant 4). */
+/* Gives the entry its keys, in the order they were registered (a source's `key` already is its
+ * index there), and the hash slots they are found by (invariant 4). */
 static int keys_finish(struct loader *ld, struct norm_entry *e)
 {
-    struct norm_key sorted[NORM_MAX_KEYS];
-    int remap[NORM_MAX_KEYS];
-    memcpy(sorted, ld->keys, (size_t)ld->nkey * sizeof(sorted[0]));
-    qsort(sorted, (size_t)ld->nkey, sizeof(sorted[0]), cmp_key);
-    for (int i = 0; i < ld->nkey; i++)
-        for (int j = 0; j < ld->nkey; j++)
-            if (ld->keys[i].name == sorted[j].name)
-                remap[i] = j;
     e->key = alloc(ld, (size_t)(ld->nkey ? ld->nkey : 1) * sizeof(*e->key));
     if (e->key == NULL)
         return oom(ld);
-    memcpy(e->key, sorted, (size_t)ld->nkey * sizeof(sorted[0]));
+    memcpy(e->key, ld->keys, (size_t)ld->nkey * sizeof(e->key[0]));
     e->nkey = ld->nkey;
     memset(e->key_slot, 0, sizeof e->key_slot);
     for (int i = 0; i < e->nkey; i++) {
@@ -749,13 +737,6 @@ static int keys_finish(struct loader *ld, struct norm_entry *e)
             h = (h + 1) & (NORM_KEY_SLOTS - 1);
         e->key_slot[h] = (uint8_t)(i + 1);
     }
-    for (int r = 0; r < e->nrule; r++)
-        for (int a = 0; a < e->rule[r].nalt; a++)
-            for (int s = 0; s < e->rule[r].alt[a].nsrc; s++) {
-                struct norm_src *src = &e->rule[r].alt[a].src[s];
-                if (src->key >= 0)
-                    src->key = remap[src->key];
-            }
     return 0;
 }
 
