@@ -2,9 +2,9 @@
  * spool_vfs.c - the write-gathering VFS of the spool's read-write connection (see spool_vfs.h
  * for why it exists and why it is safe).
  *
- * The VFS forwards everything to the default VFS. Main database and WAL files are opened through
- * a wrapper (bw_file) whose xWrite appends contiguous writes to a buffer and whose other methods
- * flush it before forwarding; every other file type is opened unwrapped.
+ * The VFS forwards everything to the default VFS. WAL files are opened through a wrapper (bw_file)
+ * whose xWrite appends contiguous writes to a buffer and whose other methods flush it before
+ * forwarding; every other file type, the database file included, is opened unwrapped.
  */
 #include "spool_vfs.h"
 
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BW_CAP (1u << 20) /* what a commit may gather before a flush (per file: WAL, database) */
+#define BW_CAP (1u << 20) /* what a commit may gather before a flush */
 /* the default VFS writes at most 128 KiB - 1 bytes per call (os_unix.c masks the length with
  * 0x1ffff and reports a full disk for the rest), so a flush writes in pieces of this size */
 #define BW_PIECE (120u << 10)
@@ -225,7 +225,7 @@ static const sqlite3_io_methods bw_methods = {
 static int bw_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out_flags)
 {
     (void)vfs;
-    if (!(flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL)))
+    if (!(flags & SQLITE_OPEN_WAL)) /* the database file: see spool_vfs.h, contract 5 */
         return bw_under->xOpen(bw_under, name, f, flags, out_flags);
     bw_file *p = (bw_file *)f;
     memset(p, 0, sizeof *p);

@@ -1,7 +1,8 @@
 /* test_spool_vfs.c - unit tests for spool_vfs.c, the write-gathering VFS: what one connection
  * writes through it is what another connection (default VFS) reads, across commits bigger than
- * the buffer and a checkpoint; a write that fails when the buffer is flushed fails the commit or
- * the checkpoint instead of being lost, and both succeed again once writes do.
+ * the buffer and a checkpoint; a write that fails when the buffer is flushed fails the commit, a
+ * failing checkpoint loses nothing, and both succeed again once writes do; a checkpoint held back
+ * by a reader leaves a database file that new readers can read (why only the WAL is gathered).
  *
  * Failing writes come from a VFS that the spool VFS is made to wrap (the default at the moment it
  * registers):
@@ -253,6 +254,31 @@ static void test_failed_flush_fails_the_checkpoint(void **state)
     assert_int_equal(reader_count(fx->path), 2100);
 }
 
+/* A checkpoint that a reader holds back copies only part of the WAL and, in SQLite 3.40, publishes
+ * that progress without syncing the database file: readers then take those pages from the file.
+ * Database writes must therefore reach the file at once (only the WAL is gathered). */
+static void test_partial_checkpoint_is_read_from_the_file(void **state)
+{
+    fixture_t *fx = *state;
+    sqlite3 *old = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(insert_rows(fx->db, 1, 500), SQLITE_OK);
+    assert_int_equal(sqlite3_open_v2(fx->path, &old, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(old, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(old, "SELECT count(*) FROM t", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW); /* holds its snapshot: 500 rows */
+    assert_int_equal(sqlite3_column_int64(st, 0), 500);
+    assert_int_equal(insert_rows(fx->db, 501, 500), SQLITE_OK);
+    /* copies the first 500 rows' frames only: the old reader still needs the WAL after them */
+    int log = -1, done = -1;
+    assert_int_equal(
+        sqlite3_wal_checkpoint_v2(fx->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done), SQLITE_OK);
+    assert_true(done > 0 && done < log);
+    assert_int_equal(reader_count(fx->path), 1000); /* a new reader, partly from the file */
+    sqlite3_finalize(st);
+    sqlite3_close(old);
+}
+
 int main(void)
 {
     register_spool_vfs_over_faulty();
@@ -261,6 +287,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failed_flush_fails_the_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_flush_fails_the_checkpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_partial_checkpoint_is_read_from_the_file, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
