@@ -3,39 +3,11 @@
  */
 #include "envelope.h"
 
+#include "jsonr.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when invalid (overlongs, surrogates,
- * code points above U+10FFFF and truncated sequences included). */
-static size_t utf8_seq_len(const unsigned char *p, size_t left)
-{
-    unsigned c = p[0];
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        return left >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        if (left < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xE0 && p[1] < 0xA0)
-            return 0; /* overlong */
-        if (c == 0xED && p[1] >= 0xA0)
-            return 0; /* surrogate */
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if (left < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
-            return 0;
-        if (c == 0xF0 && p[1] < 0x90)
-            return 0;
-        if (c == 0xF4 && p[1] >= 0x90)
-            return 0;
-        return 4;
-    }
-    return 0;
-}
 
 int envelope_check(const char *p, size_t len, int max_depth, char *reason, size_t rlen)
 {
@@ -46,7 +18,7 @@ int envelope_check(const char *p, size_t len, int max_depth, char *reason, size_
     while (i < len) {
         unsigned c = s[i];
         if (c >= 0x80) {
-            size_t n = utf8_seq_len(s + i, len - i);
+            size_t n = jsonr_utf8_len(s + i, len - i);
             if (n == 0) {
                 snprintf(reason, rlen, "invalid UTF-8 at byte %zu", i);
                 return -1;
@@ -104,15 +76,15 @@ static const char *json_kind(const json_t *v)
 int envelope_parse(const char *p, size_t len, int max_depth, json_t **out, char *reason,
                    size_t rlen)
 {
-    json_error_t jerr;
     json_t *v;
 
     *out = NULL;
-    if (envelope_check(p, len, max_depth, reason, rlen) < 0)
-        return -1;
-    v = json_loadb(p, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
-    if (!v) {
-        snprintf(reason, rlen, "invalid JSON: %s at column %d", jerr.text, jerr.column);
+    if (jsonr_parse(p, len, max_depth, &v, reason, rlen) < 0) {
+        /* the byte check's reason when it has one: it names the first bad byte of the whole
+         * line, even past a syntax error (what the parse stopped at) */
+        char why[160];
+        if (envelope_check(p, len, max_depth, why, sizeof why) < 0)
+            snprintf(reason, rlen, "%s", why);
         return -1;
     }
     if (!json_is_object(v)) {
