@@ -228,12 +228,18 @@ static int jr_string(jr_t *r, const char **s, size_t *n)
 {
     const unsigned char *begin = r->p + 1, *p = begin, *end = r->end;
     for (;;) {
-        while (end - p >= 8) {
+        if (end - p >= 8) {
             uint64_t w;
             memcpy(&w, p, 8);
-            if (jr_special(w) & JR_HIGHS)
-                break;
-            p += 8;
+            uint64_t m = jr_special(w) & JR_HIGHS;
+            if (!m) {
+                p += 8;
+                continue;
+            }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            /* the lowest flagged byte is a real one (a false flag needs a borrow from below) */
+            p += (unsigned)__builtin_ctzll(m) >> 3;
+#endif
         }
         if (p >= end)
             return jr_fail_at(r, end, "unterminated string"), -1;
