@@ -359,8 +359,10 @@ static json_t *jr_literal(jr_t *r, const char *word, size_t n, json_t *v)
 
 static json_t *jr_value(jr_t *r);
 
-/* Entering a container at r->p: 0, or -1 past max_depth (the reason names the opener's byte). */
-static int jr_enter(jr_t *r)
+/* Entering a container at r->p (its opener). 1 when a member or element follows, 0 when the closer
+ * does (consumed: the container is empty and left), -1 past max_depth (the reason names the
+ * opener's byte). */
+static int jr_enter(jr_t *r, char closer)
 {
     if (++r->depth > r->max_depth) {
         snprintf(r->reason, r->rlen, "nesting deeper than %d levels at byte %zu", r->max_depth,
@@ -369,19 +371,54 @@ static int jr_enter(jr_t *r)
     }
     r->p++;
     jr_ws(r);
-    return 0;
+    if (r->p < r->end && *r->p == (unsigned char)closer) {
+        r->p++;
+        r->depth--;
+        return 0;
+    }
+    return 1;
+}
+
+/* After a member or element: 1 when a ',' says another follows, 0 at the closer (consumed: the
+ * container is left), -1 otherwise. */
+static int jr_next(jr_t *r, char closer)
+{
+    jr_ws(r);
+    if (r->p < r->end && *r->p == ',') {
+        r->p++;
+        jr_ws(r);
+        return 1;
+    }
+    if (r->p < r->end && *r->p == (unsigned char)closer) {
+        r->p++;
+        r->depth--;
+        return 0;
+    }
+    jr_fail(r, closer == '}' ? "',' or '}' expected" : "',' or ']' expected");
+    return -1;
+}
+
+/* Refuses a key the object already has, naming it (printable, at most 64 bytes of it). */
+static void jr_duplicate(jr_t *r, const unsigned char *at, const char *k, size_t kn)
+{
+    char what[96], text[128];
+    size_t i = 0, shown = kn < 64 ? kn : 64;
+    while (shown < kn && shown > 0 && ((unsigned char)k[shown] & 0xC0) == 0x80)
+        shown--;           /* not inside a UTF-8 sequence */
+    for (; i < shown; i++) /* the emitter's text, printable in a log line */
+        what[i] = (unsigned char)k[i] < 0x20 || k[i] == 0x7f ? '?' : k[i];
+    snprintf(what + i, sizeof what - i, "%s", kn > shown ? "..." : "");
+    snprintf(text, sizeof text, "duplicate object key \"%s\"", what);
+    jr_fail_at(r, at, text);
 }
 
 static json_t *jr_object(jr_t *r)
 {
-    json_t *o;
-    if (jr_enter(r) < 0)
-        return NULL;
-    if (!(o = json_object()))
+    json_t *o = json_object();
+    if (!o)
         return jr_oom(r);
-    if (r->p < r->end && *r->p == '}')
-        goto done;
-    for (;;) {
+    int more = jr_enter(r, '}');
+    while (more > 0) {
         const unsigned char *kat = r->p;
         const char *k;
         size_t kn;
@@ -407,33 +444,13 @@ static json_t *jr_object(jr_t *r)
             goto fail;
         }
         if (json_object_size(o) == before) {
-            char what[96];
-            size_t i = 0, shown = kn < 64 ? kn : 64;
-            while (shown < kn && shown > 0 && ((unsigned char)k[shown] & 0xC0) == 0x80)
-                shown--;           /* not inside a UTF-8 sequence */
-            for (; i < shown; i++) /* the emitter's text, printable in a log line */
-                what[i] = (unsigned char)k[i] < 0x20 || k[i] == 0x7f ? '?' : k[i];
-            snprintf(what + i, sizeof what - i, "%s", kn > shown ? "..." : "");
-            char text[128];
-            snprintf(text, sizeof text, "duplicate object key \"%s\"", what);
-            jr_fail_at(r, kat, text);
+            jr_duplicate(r, kat, k, kn);
             goto fail;
         }
-        jr_ws(r);
-        if (r->p < r->end && *r->p == ',') {
-            r->p++;
-            jr_ws(r);
-            continue;
-        }
-        if (r->p < r->end && *r->p == '}')
-            break;
-        jr_fail(r, "',' or '}' expected");
-        goto fail;
+        more = jr_next(r, '}');
     }
-done:
-    r->p++;
-    r->depth--;
-    return o;
+    if (more == 0)
+        return o;
 fail:
     json_decref(o);
     return NULL;
@@ -441,14 +458,11 @@ fail:
 
 static json_t *jr_array(jr_t *r)
 {
-    json_t *a;
-    if (jr_enter(r) < 0)
-        return NULL;
-    if (!(a = json_array()))
+    json_t *a = json_array();
+    if (!a)
         return jr_oom(r);
-    if (r->p < r->end && *r->p == ']')
-        goto done;
-    for (;;) {
+    int more = jr_enter(r, ']');
+    while (more > 0) {
         json_t *v = jr_value(r);
         if (!v)
             goto fail;
@@ -456,21 +470,10 @@ static json_t *jr_array(jr_t *r)
             jr_oom(r);
             goto fail;
         }
-        jr_ws(r);
-        if (r->p < r->end && *r->p == ',') {
-            r->p++;
-            jr_ws(r);
-            continue;
-        }
-        if (r->p < r->end && *r->p == ']')
-            break;
-        jr_fail(r, "',' or ']' expected");
-        goto fail;
+        more = jr_next(r, ']');
     }
-done:
-    r->p++;
-    r->depth--;
-    return a;
+    if (more == 0)
+        return a;
 fail:
     json_decref(a);
     return NULL;

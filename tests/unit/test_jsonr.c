@@ -9,11 +9,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "corpus_files.h"
 #include "jsonr.h"
 
 #define JANSSON_FLAGS (JSON_DECODE_ANY | JSON_REJECT_DUPLICATES)
@@ -234,36 +234,28 @@ static char *read_all(const char *path, size_t *len)
     return s;
 }
 
-/* Every file of the native corpus, and each case's input re-serialized compactly. */
+/* A corpus file as it is, and its case's input re-serialized compactly (a line as emitters send).
+ */
+static void check_corpus_file(const char *path, void *ctx)
+{
+    (void)ctx;
+    size_t len;
+    char *text = read_all(path, &len);
+    json_t *v = same_as_jansson(text, len);
+    json_t *in = json_object_get(v, "input");
+    if (in) {
+        char *line = json_dumps(in, JSON_COMPACT);
+        json_decref(same_as_jansson(line, strlen(line)));
+        free(line);
+    }
+    json_decref(v);
+    free(text);
+}
+
 static void test_corpus(void **state)
 {
     (void)state;
-    char dir[4096], path[4600];
-    const char *src = getenv("OCSF_SCHEMAS_DIR");
-    assert_non_null(src);
-    snprintf(dir, sizeof dir, "%s/../tests/corpus/native", src);
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    int n = 0;
-    for (struct dirent *de; (de = readdir(d)) != NULL;) {
-        size_t len = strlen(de->d_name);
-        if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        char *text = read_all(path, &len);
-        json_t *v = same_as_jansson(text, len);
-        json_t *in = json_object_get(v, "input");
-        if (in) {
-            char *line = json_dumps(in, JSON_COMPACT);
-            json_decref(same_as_jansson(line, strlen(line)));
-            free(line);
-        }
-        json_decref(v);
-        free(text);
-        n++;
-    }
-    closedir(d);
-    assert_true(n >= 40);
+    assert_true(corpus_foreach(check_corpus_file, NULL) >= 40);
 }
 
 int main(void)

@@ -8,11 +8,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "corpus_files.h"
 #include "jsonw.h"
 
 /* jsonw_dump(v) must equal json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY). */
@@ -110,30 +110,20 @@ static void test_limits(void **state)
 }
 
 /* Every expected OCSF event in the corpus: what the collector really writes. */
+static void check_corpus_file(const char *path, void *ctx)
+{
+    (void)ctx;
+    json_error_t jerr;
+    json_t *v = json_load_file(path, 0, &jerr);
+    assert_non_null(v);
+    check_same(v);
+    json_decref(v);
+}
+
 static void test_corpus(void **state)
 {
     (void)state;
-    char dir[4096], path[4600];
-    const char *src = getenv("OCSF_SCHEMAS_DIR");
-    assert_non_null(src);
-    snprintf(dir, sizeof dir, "%s/../tests/corpus/native", src);
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    int n = 0;
-    for (struct dirent *de; (de = readdir(d)) != NULL;) {
-        size_t len = strlen(de->d_name);
-        if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        json_error_t jerr;
-        json_t *v = json_load_file(path, 0, &jerr);
-        assert_non_null(v);
-        check_same(v);
-        json_decref(v);
-        n++;
-    }
-    closedir(d);
-    assert_true(n >= 40);
+    assert_true(corpus_foreach(check_corpus_file, NULL) >= 40);
 }
 
 int main(void)
