@@ -121,9 +121,9 @@ static const tool_option_t bench_options[] = {
     {OPT_COMPARE_FILE, "--compare-file", NULL, NULL,
      "with --sink: first run the same load with the default file sink, then print sink/file"},
     {OPT_COMPARE_NORMALIZE, "--compare-normalize", NULL, "PAIRS",
-     "with --spawn: run PAIRS alternating pairs of the same load, the collector with --normalize "
-     "off then on, and print each pair's end-to-end ratio normalized/as received and their "
-     "geometric mean"},
+     "with --spawn: run PAIRS pairs of the same load, the collector with --normalize off and on "
+     "(the order alternates from pair to pair), and print each pair's end-to-end ratio "
+     "normalized/as received and their geometric mean"},
     {OPT_HELP, "--help", NULL, NULL, "show this help"},
     {OPT_VERSION, "--version", NULL, NULL, "print the version"},
 };
@@ -1959,9 +1959,11 @@ static int bench_spawned_run(struct bench_config *cfg, struct bench_workload *w,
     return rc;
 }
 
-/* --compare-normalize: PAIRS alternating pairs (as received, then normalized) of the same load on
- * the same binary, so the ratio of each pair shares the machine's state of that moment; prints
- * every pair and the geometric mean, median, min and max of the ratios. Exit code. */
+/* --compare-normalize: PAIRS pairs of runs of the same load on the same binary, as received and
+ * normalized, so the ratio of each pair shares the machine's state of that moment; the order
+ * alternates (off then on, on then off, ...) so that a machine getting slower or faster over the
+ * run does not favour one mode. Prints every pair and the geometric mean, median, min and max of
+ * the ratios. Exit code. */
 static int bench_normalize_pairs(struct bench_config *cfg, struct bench_workload *w)
 {
     double ratios[BENCH_MAX_PAIRS], sorted[BENCH_MAX_PAIRS], log_sum = 0;
@@ -1976,7 +1978,9 @@ static int bench_normalize_pairs(struct bench_config *cfg, struct bench_workload
     for (uint64_t i = 0; i < cfg->normalize_pairs; i++) {
         struct bench_result r[2] = {{.label = "as received (--normalize off)"},
                                     {.label = "normalized (--normalize on)"}};
-        for (int k = 0; k < 2; k++) {
+        int first = (int)(i & 1); /* 0: as received first; 1: normalized first */
+        for (int j = 0; j < 2; j++) {
+            int k = j ^ first;
             if (bench_spawned_run(cfg, w, cfg->sink_count == 0, k ? "on" : "off", &r[k]) < 0) {
                 is_ok = 0;
                 goto done;
@@ -1993,11 +1997,14 @@ static int bench_normalize_pairs(struct bench_config *cfg, struct bench_workload
             json_t *a = json_object(), *b = json_object();
             bench_json_fill(a, &r[0], (int)cfg->connections);
             bench_json_fill(b, &r[1], (int)cfg->connections);
-            json_array_append_new(pairs, json_pack("{s:o,s:o,s:f}", "as_received", a, "normalized",
-                                                   b, "ratio", bench_round3(ratio)));
+            json_array_append_new(pairs, json_pack("{s:o,s:o,s:f,s:s}", "as_received", a,
+                                                   "normalized", b, "ratio", bench_round3(ratio),
+                                                   "first", first ? "normalized" : "as_received"));
         } else {
-            printf("pair %llu: end-to-end events/s as received %.0f, normalized %.0f, ratio %.3f\n",
-                   (unsigned long long)i + 1, r[0].e2e_events_per_s, r[1].e2e_events_per_s, ratio);
+            printf("pair %llu (%s first): end-to-end events/s as received %.0f, normalized %.0f, "
+                   "ratio %.3f\n",
+                   (unsigned long long)i + 1, first ? "normalized" : "as received",
+                   r[0].e2e_events_per_s, r[1].e2e_events_per_s, ratio);
             for (int k = 0; k < 2; k++)
                 if (r[k].cpu.is_measured) {
                     printf("  %s\n", r[k].label);

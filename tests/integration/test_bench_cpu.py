@@ -58,7 +58,7 @@ class BenchCpuTest(harness.CollectorTestCase):
         self.assertTrue(lines[0].endswith(" us"), lines[0])
 
     def test_compare_normalize_pairs(self):
-        """--compare-normalize runs alternating pairs (--normalize off, then on) and reports each pair's ratio
+        """--compare-normalize runs pairs (--normalize off and on, the order alternating) and reports each pair's ratio
         of end-to-end rates and their geometric mean; the normalized run really normalizes (its file sink
         writes bigger OCSF lines than the as-received input)."""
         harness.require_binary(harness.DAEMON)
@@ -67,6 +67,7 @@ class BenchCpuTest(harness.CollectorTestCase):
         out = json.loads(r.stdout)
         self.assertTrue(out["ok"], out)
         self.assertEqual(len(out["pairs"]), 2)
+        self.assertEqual([p["first"] for p in out["pairs"]], ["as_received", "normalized"])
         logs = []
         for p in out["pairs"]:
             off, on = p["as_received"], p["normalized"]
