@@ -1959,6 +1959,15 @@ static int bench_spawned_run(struct bench_config *cfg, struct bench_workload *w,
     return rc;
 }
 
+/* Between the runs of a comparison: the previous run's files are deleted, but the file system may
+ * still be writing back and freeing them; wait for that (sync) and give the machine a moment, so
+ * a run does not pay for the one before it. */
+static void bench_settle(void)
+{
+    sync();
+    nanosleep(&(struct timespec){.tv_sec = 1}, NULL);
+}
+
 /* --compare-normalize: PAIRS pairs of runs of the same load on the same binary, as received and
  * normalized, so the ratio of each pair shares the machine's state of that moment; the order
  * alternates (off then on, on then off, ...) so that a machine getting slower or faster over the
@@ -1981,6 +1990,7 @@ static int bench_normalize_pairs(struct bench_config *cfg, struct bench_workload
         int first = (int)(i & 1); /* 0: as received first; 1: normalized first */
         for (int j = 0; j < 2; j++) {
             int k = j ^ first;
+            bench_settle();
             if (bench_spawned_run(cfg, w, cfg->sink_count == 0, k ? "on" : "off", &r[k]) < 0) {
                 is_ok = 0;
                 goto done;
