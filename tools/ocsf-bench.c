@@ -2132,6 +2132,8 @@ int main(int argc, char **argv)
     }
     if (cfg.spawn) {
         has_spawn = 1;
+        if (cfg.is_compare_file)
+            bench_settle(); /* the reference run's spool is still being freed */
         if (bench_spawn_start(&cfg, cfg.sink_count == 0, &sp) < 0)
             goto out;
         (void)url_parse(sp.listen_url, &target, err, sizeof(err));
