@@ -15,6 +15,7 @@
 
 #include "chain.h"
 #include "spool.h"
+#include "tmp_db.h"
 
 typedef struct fixture {
     char dir[4096];
@@ -24,13 +25,9 @@ typedef struct fixture {
 static int setup(void **state)
 {
     fixture_t *fx = calloc(1, sizeof *fx);
-    const char *tmp = getenv("OCSF_TEST_TMP");
-    if (!fx)
+    if (!fx || tmp_db_make(fx->dir, sizeof fx->dir, fx->path, sizeof fx->path, "test_spool",
+                           "spool.db") < 0)
         return -1;
-    snprintf(fx->dir, sizeof fx->dir, "%s/test_spool_XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(fx->dir))
-        return -1;
-    snprintf(fx->path, sizeof fx->path, "%s/spool.db", fx->dir);
     *state = fx;
     return 0;
 }
@@ -38,13 +35,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *fx = *state;
-    char p[4300];
-    static const char *const sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", fx->path, sfx[i]);
-        unlink(p);
-    }
-    rmdir(fx->dir);
+    tmp_db_remove(fx->dir, fx->path);
     free(fx);
     return 0;
 }

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "spool_vfs.h"
+#include "tmp_db.h"
 
 /* ---- the failing default VFS ---- */
 
@@ -103,13 +104,9 @@ static void exec_ok(sqlite3 *db, const char *sql)
 static int setup(void **state)
 {
     fixture_t *fx = calloc(1, sizeof *fx);
-    const char *tmp = getenv("OCSF_TEST_TMP");
-    if (!fx)
+    if (!fx || tmp_db_make(fx->dir, sizeof fx->dir, fx->path, sizeof fx->path, "test_spool_vfs",
+                           "t.db") < 0)
         return -1;
-    snprintf(fx->dir, sizeof fx->dir, "%s/test_spool_vfs_XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(fx->dir))
-        return -1;
-    snprintf(fx->path, sizeof fx->path, "%s/t.db", fx->dir);
     const char *vfs = spool_vfs_name();
     if (!vfs || sqlite3_open_v2(fx->path, &fx->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
                                 vfs) != SQLITE_OK)
@@ -126,13 +123,7 @@ static int teardown(void **state)
     fixture_t *fx = *state;
     fail_writes = FAIL_NONE;
     sqlite3_close(fx->db);
-    char p[4300];
-    static const char *const sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", fx->path, sfx[i]);
-        unlink(p);
-    }
-    rmdir(fx->dir);
+    tmp_db_remove(fx->dir, fx->path);
     free(fx);
     return 0;
 }
