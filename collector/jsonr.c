@@ -335,12 +335,18 @@ static json_t *jr_number(jr_t *r)
         memcpy(text, s, n);
         text[n] = '\0';
         errno = 0;
-        double d = strtod(text, NULL);
+        char *used;
+        double d = strtod(text, &used);
         int is_overflow = errno == ERANGE && isinf(d);
+        /* strtod follows LC_NUMERIC; the collector never sets a locale, but a process that did
+         * would read "1.5" as 1: refuse rather than store a wrong number */
+        int is_partial = used != text + n;
         if (text != small)
             free(text);
         if (is_overflow)
             return jr_fail(r, "real number overflow");
+        if (is_partial)
+            return jr_fail(r, "real number not readable in this process's locale");
         v = json_real(d);
     }
     if (!v)
