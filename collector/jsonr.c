@@ -74,6 +74,19 @@ static json_t *jr_oom(jr_t *r)
     return NULL;
 }
 
+/* Refuses the byte at p, which cannot stand there: a NUL or invalid UTF-8 get the byte checks'
+ * wording (envelope.h), anything else `what`. Always -1. */
+static int jr_bad_byte(jr_t *r, const unsigned char *p, const char *what)
+{
+    if (*p == 0)
+        snprintf(r->reason, r->rlen, "NUL byte at byte %zu", (size_t)(p - r->start));
+    else if (*p >= 0x80 && !jsonr_utf8_len(p, (size_t)(r->end - p)))
+        snprintf(r->reason, r->rlen, "invalid UTF-8 at byte %zu", (size_t)(p - r->start));
+    else
+        jr_fail_at(r, p, what);
+    return -1;
+}
+
 static void jr_ws(jr_t *r)
 {
     const unsigned char *p = r->p, *end = r->end;
@@ -204,13 +217,11 @@ static int jr_string_escaped(jr_t *r, const unsigned char *begin, const unsigned
             }
             p += 2;
         } else if (c < 0x20) {
-            return jr_fail_at(r, p, "control character in string"), -1;
+            return jr_bad_byte(r, p, "control character in string");
         } else if (c >= 0x80) {
             size_t k = jsonr_utf8_len(p, (size_t)(end - p));
-            if (!k) {
-                snprintf(r->reason, r->rlen, "invalid UTF-8 at byte %zu", (size_t)(p - r->start));
-                return -1;
-            }
+            if (!k)
+                return jr_bad_byte(r, p, "invalid UTF-8");
             memcpy(t, p, k);
             t += k;
             p += k;
@@ -252,19 +263,12 @@ static int jr_string(jr_t *r, const char **s, size_t *n)
         }
         if (c == '\\')
             return jr_string_escaped(r, begin, p, s, n);
-        if (c < 0x20) {
-            if (c == 0)
-                snprintf(r->reason, r->rlen, "NUL byte at byte %zu", (size_t)(p - r->start));
-            else
-                jr_fail_at(r, p, "control character in string");
-            return -1;
-        }
+        if (c < 0x20)
+            return jr_bad_byte(r, p, "control character in string");
         if (c >= 0x80) {
             size_t k = jsonr_utf8_len(p, (size_t)(end - p));
-            if (!k) {
-                snprintf(r->reason, r->rlen, "invalid UTF-8 at byte %zu", (size_t)(p - r->start));
-                return -1;
-            }
+            if (!k)
+                return jr_bad_byte(r, p, "invalid UTF-8");
             p += k;
         } else {
             p++;
@@ -521,15 +525,8 @@ static json_t *jr_value(jr_t *r)
     case '9':
         return jr_number(r);
     default:
-        if (*r->p >= 0x80 && !jsonr_utf8_len(r->p, (size_t)(r->end - r->p))) {
-            snprintf(r->reason, r->rlen, "invalid UTF-8 at byte %zu", (size_t)(r->p - r->start));
-            return NULL;
-        }
-        if (*r->p == 0) {
-            snprintf(r->reason, r->rlen, "NUL byte at byte %zu", (size_t)(r->p - r->start));
-            return NULL;
-        }
-        return jr_fail(r, "unexpected character");
+        jr_bad_byte(r, r->p, "unexpected character");
+        return NULL;
     }
 }
 
