@@ -84,6 +84,44 @@ class BenchCpuTest(harness.CollectorTestCase):
         self.assertLessEqual(summary["min"], summary["median"])
         self.assertLessEqual(summary["median"], summary["max"])
 
+    def test_pad_to(self):
+        """--pad-to makes every event exactly that long with a filler field; as received, the file sink writes them
+        unchanged."""
+        harness.require_binary(harness.DAEMON)
+        r = self.run_bench(["--spawn", harness.DAEMON, "-n", "2000", "-c", "2", "--pad-to", "1200",
+                            "--spawn-arg", "--normalize", "--spawn-arg", "off", "--json"])
+        out = json.loads(r.stdout)
+        self.assertEqual(out["mean_event_bytes"], 1201.0)  # 1200 and the newline, every event
+        self.assertEqual(out["sink_lines"], 2000)
+        self.assertEqual(out["sink_bytes"], 2000 * 1201)
+
+    def test_compare_normalize_same_bytes(self):
+        """--same-bytes adds to each pair a run as received with events padded to the normalized output's mean line,
+        and reports normalized/padded: the order rotates over the three runs."""
+        harness.require_binary(harness.DAEMON)
+        r = self.run_bench(["--spawn", harness.DAEMON, "-n", "3000", "-c", "2", "--window", "500",
+                            "--compare-normalize", "3", "--same-bytes", "--json"])
+        out = json.loads(r.stdout)
+        self.assertTrue(out["ok"], out)
+        self.assertEqual([p["first"] for p in out["pairs"]], ["as_received", "normalized", "as_received_padded"])
+        norm0 = out["pairs"][0]["normalized"]
+        mean_line = (norm0["sink_bytes"] + norm0["sink_lines"] // 2) // norm0["sink_lines"]
+        logs = []
+        for p in out["pairs"]:
+            self.assertEqual(p["padded_to"], mean_line - 1, p)
+            padded, on, off = p["as_received_padded"], p["normalized"], p["as_received"]
+            for run in (padded, on, off):
+                self.assertEqual(run["sink_lines"], 3000)
+            self.assertEqual(padded["sink_bytes"], 3000 * mean_line)  # the same bytes as normalized, to the byte
+            self.assertLess(off["sink_bytes"], 0.67 * padded["sink_bytes"])
+            self.assertAlmostEqual(p["ratio_same_bytes"], on["e2e_events_per_s"] / padded["e2e_events_per_s"],
+                                   places=2)
+            logs.append(math.log(p["ratio_same_bytes"]))
+        summary = out["normalized_to_padded"]
+        self.assertEqual(summary["pairs"], 3)
+        self.assertAlmostEqual(summary["geometric_mean"], math.exp(sum(logs) / 3), places=2)
+        self.assertEqual(out["normalized_to_as_received"]["pairs"], 3)
+
     def test_compare_normalize_usage(self):
         harness.require_binary(harness.DAEMON)
         for args in (["--to", "tcp://127.0.0.1:9", "--compare-normalize", "2"],
@@ -94,6 +132,14 @@ class BenchCpuTest(harness.CollectorTestCase):
                                timeout=scaled(30))
             self.assertEqual(r.returncode, 2, (args, r.stderr))
             self.assertIn(b"--compare-normalize", r.stderr)
+        for args, flag in ((["--same-bytes"], b"--same-bytes"),
+                           (["--compare-normalize", "2", "--same-bytes", "--pad-to", "1000"], b"--same-bytes"),
+                           (["--compare-normalize", "2", "--same-bytes", "--sink", "file:///dev/null"], b"--same-bytes"),
+                           (["--pad-to", "0"], b"--pad-to"), (["--pad-to", "5000"], b"--pad-to")):
+            r = subprocess.run([harness.BENCH, "--spawn", harness.DAEMON] + args, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=scaled(30))
+            self.assertEqual(r.returncode, 2, (args, r.stderr))
+            self.assertIn(flag, r.stderr)
 
     def test_to_has_no_cpu_breakdown(self):
         """With --to the collector is not ours: nothing about its threads is printed."""
