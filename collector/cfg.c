@@ -68,7 +68,7 @@ static const cfg_option_t cfg_options[] = {
     {"cursor_commit_ms", OPT_INT, OFF(cursor_commit_ms), 0, 0, 10000, "100", "MS",
      "how long a sink's progress alone may wait for events to share their commit (0: at once); "
      "after a crash, sinks resend at most this much"},
-    {"max_pending_bytes", OPT_INT, OFF(max_pending_bytes), 0, 1 << 20, INT64_C(1) << 40, "16777216",
+    {"max_pending_bytes", OPT_INT, OFF(max_pending_bytes), 0, 1 << 20, INT64_C(1) << 40, "67108864",
      "N", "bytes waiting for the spool before ingest stops reading (backpressure)"},
     {"spool_synchronous", OPT_STRING, OFF(spool_synchronous), SZ(spool_synchronous), 0, 0, "full",
      "MODE", "SQLite synchronous: full (default), normal, off"},
