@@ -73,7 +73,7 @@ typedef struct spool spool_t;
 typedef struct spool_opts {
     int is_read_only;
     int synchronous; /* 0 OFF, 1 NORMAL, 2 FULL (default), 3 EXTRA */
-    int cache_kib;   /* page cache size; 0 = default */
+    int cache_kib;   /* page cache size; 0 = default (64 MiB read-write, 8 MiB read-only) */
 } spool_opts_t;
 
 /* Opens (creating when read-write and absent) the spool at path, checks the format version.
