@@ -70,6 +70,10 @@ static const cfg_option_t cfg_options[] = {
      "after a crash, sinks resend at most this much"},
     {"max_pending_bytes", OPT_INT, OFF(max_pending_bytes), 0, 1 << 20, INT64_C(1) << 40, "67108864",
      "N", "bytes waiting for the spool before ingest stops reading (backpressure)"},
+    {"spool_cache_bytes", OPT_INT, OFF(spool_cache_bytes), 0, 1 << 20, INT64_C(1) << 34, "67108864",
+     "N",
+     "page cache of the spool writer: a commit's index leaves (two per active user) and new rows "
+     "should fit, or every commit reads them back"},
     {"spool_synchronous", OPT_STRING, OFF(spool_synchronous), SZ(spool_synchronous), 0, 0, "full",
      "MODE", "SQLite synchronous: full (default), normal, off"},
     {"retention_s", OPT_INT, OFF(retention_s), 0, -1, INT64_C(1) << 40, "3600", "S",

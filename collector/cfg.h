@@ -84,6 +84,7 @@ typedef struct cfg {
     int64_t commit_interval_ms;
     int64_t cursor_commit_ms;
     int64_t max_pending_bytes;
+    int64_t spool_cache_bytes;
     int64_t retention_s;
     int64_t retention_bytes;
     int64_t chain_head_interval_s;

@@ -277,10 +277,11 @@ int spool_open(const char *path, const spool_opts_t *opts, spool_t **out, char *
      * in many commits (the table's last page, index leaves) is copied to the database once per
      * checkpoint, so a longer interval halved the writer's checkpoint reads (README,
      * Performance). The WAL file is cut back to 64 MiB after a checkpoint. The writer's page cache
-     * is 64 MiB: a commit touches the newest index leaf of every active user and workspace (~10 MiB
-     * for 300 of each) besides up to commit_max_events new rows (~12 MiB normalized); with 16 MiB
-     * the rows pushed the leaves out and every commit read them back (3.3 KB per normalized event,
-     * 2.0 KB with 64 MiB; normalized/as received 0.67 -> 0.73 at ocsf-bench's default window). */
+     * is 64 MiB unless spool_cache_bytes says otherwise: a commit touches the newest index leaf of
+     * every active user and workspace (~10 MiB for 300 of each) besides up to commit_max_events new
+     * rows (~12 MiB normalized); with 16 MiB the rows pushed the leaves out and every commit read
+     * them back (3.3 KB per normalized event, 2.0 KB with 64 MiB; normalized/as received 0.67 ->
+     * 0.73 at ocsf-bench's default window). */
     snprintf(sql, sizeof sql,
              "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=%d;"
              " PRAGMA cache_size=-%d;"

@@ -88,6 +88,8 @@ static void test_defaults(void **state)
     assert_int_equal(c->max_connections, 1024);
     assert_int_equal(c->idle_timeout_ms, 300000);
     assert_int_equal(c->commit_max_events, 8192);
+    assert_int_equal(c->max_pending_bytes, 64 << 20);
+    assert_int_equal(c->spool_cache_bytes, 64 << 20);
     assert_int_equal(c->retention_s, 3600);
     assert_int_equal(c->is_check_config, 0);
     assert_int_equal(c->n_listeners, 2);
@@ -122,7 +124,9 @@ static void test_flags(void **state)
                     "file:///tmp/a.ndjson",
                     "--check-config",
                     "--log-level",
-                    "debug"};
+                    "debug",
+                    "--spool-cache-bytes",
+                    "8388608"};
     cfg_t *c = cfg_new();
     char err[1024] = "";
     int rc = cfg_load(c, ARGC(argv), argv, err, sizeof err);
@@ -139,6 +143,7 @@ static void test_flags(void **state)
     assert_string_equal(c->sinks[0], "file:///tmp/a.ndjson");
     assert_int_equal(c->is_check_config, 1);
     assert_string_equal(c->log_level, "debug");
+    assert_int_equal(c->spool_cache_bytes, 8 << 20);
     free(c);
 }
 
@@ -163,6 +168,8 @@ static void test_flag_errors(void **state)
     load_bad(no_port, ARGC(no_port), "needs a port");
     char *bad_level[] = {"x", "--log-level", "loud"};
     load_bad(bad_level, ARGC(bad_level), "--log-level");
+    char *small_cache[] = {"x", "--spool-cache-bytes", "65536"};
+    load_bad(small_cache, ARGC(small_cache), "--spool-cache-bytes");
     char *bad_sync[] = {"x", "--spool-synchronous", "maybe"};
     load_bad(bad_sync, ARGC(bad_sync), "--spool-synchronous");
     char *no_file[] = {"x", "--config", "/nonexistent/ocsf-cfg.json"};
