@@ -2126,8 +2126,9 @@ static int bench_normalize_pairs(struct bench_config *cfg, struct bench_workload
             if (!r[k].is_ok || !r[k].has_e2e || r[k].e2e_seconds <= 0)
                 is_ok = 0;
         }
-        double ratio = bench_ratio(r[1].e2e_events_per_s, r[0].e2e_events_per_s);
-        double ratio_same = bench_ratio(r[1].e2e_events_per_s, r[2].e2e_events_per_s);
+        const double norm_rate = r[BENCH_NORMALIZED].e2e_events_per_s;
+        double ratio = bench_ratio(norm_rate, r[BENCH_AS_RECEIVED].e2e_events_per_s);
+        double ratio_same = bench_ratio(norm_rate, r[BENCH_PADDED].e2e_events_per_s);
         if (ratio > 0)
             ratios[n++] = ratio;
         if (kinds == 3 && ratio_same > 0)
@@ -2149,12 +2150,12 @@ static int bench_normalize_pairs(struct bench_config *cfg, struct bench_workload
         } else {
             printf("pair %llu (%s first): end-to-end events/s as received %.0f, normalized %.0f, "
                    "ratio %.3f\n",
-                   (unsigned long long)i + 1, bench_run_key[first], r[0].e2e_events_per_s,
-                   r[1].e2e_events_per_s, ratio);
+                   (unsigned long long)i + 1, bench_run_key[first],
+                   r[BENCH_AS_RECEIVED].e2e_events_per_s, norm_rate, ratio);
             if (kinds == 3)
                 printf("  same bytes: as received padded to %llu bytes %.0f, normalized/padded "
                        "%.3f\n",
-                       (unsigned long long)pad_to, r[2].e2e_events_per_s, ratio_same);
+                       (unsigned long long)pad_to, r[BENCH_PADDED].e2e_events_per_s, ratio_same);
             for (int k = 0; k < kinds; k++)
                 if (r[k].cpu.is_measured) {
                     printf("  %s\n", r[k].label);
