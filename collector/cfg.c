@@ -83,6 +83,9 @@ static const cfg_option_t cfg_options[] = {
      "an undelivered event)"},
     {"chain_head_interval_s", OPT_INT, OFF(chain_head_interval_s), 0, 1, 86400, "60", "S",
      "log the spool's hash chain head (seq and hash) this often, for tamper evidence downstream"},
+    {"chain_head_events", OPT_BOOL, OFF(is_chain_head_events), 0, 0, 1, "0", NULL,
+     "also store each chain head as an OCSF event (Event Log Activity) that the sinks ship, when "
+     "events were committed since the last one (needs normalize on)"},
     {"spool_check", OPT_STRING, OFF(spool_check), SZ(spool_check), 0, 0, "quick", "quick|off",
      "integrity check of the spool at start; a damaged spool is moved aside and salvaged"},
     {"spool_max_bytes", OPT_INT, OFF(spool_max_bytes), 0, 0, INT64_C(1) << 50, "0", "N",
@@ -729,6 +732,12 @@ int cfg_finish(cfg_t *c, char *err, size_t errlen)
     }
     if (strcmp(c->normalize, "on") && strcmp(c->normalize, "off")) {
         snprintf(err, errlen, "--normalize '%s': use on or off", c->normalize);
+        return -1;
+    }
+    if (c->is_chain_head_events && strcmp(c->normalize, "on")) {
+        snprintf(err, errlen,
+                 "--chain-head-events needs --normalize on (the head event is OCSF, "
+                 "validated like every other); turn one of them around");
         return -1;
     }
     if (c->n_listeners == 0) {

@@ -425,6 +425,25 @@ static void conn_type_refusal(conn_t *c, const char *type, char *reason, size_t 
 /* Parses, normalizes and serializes one line inside the jansson arena. Returns the record to
  * store, or NULL with *is_rejected set and reason filled (a dead letter), or NULL without it (out
  * of memory). */
+/* The spool record of an event norm_event_dump() just wrote into in->dump: its body, and the
+ * columns replay filters on (class, activity, status, event time) from its tree. NULL when out of
+ * memory. */
+static spool_record_t *record_of_ocsf(ingest_t *in, json_t *ocsf, int64_t now,
+                                      const char *const str[SR_NSTR])
+{
+    spool_record_t *r = spool_record_new(SPOOL_EVENT, in->dump.data, in->dump.len, str);
+    if (!r)
+        return NULL;
+    r->received_ms = now;
+    r->class_uid = (int)json_integer_value(json_object_get(ocsf, "class_uid"));
+    r->activity_id = (int)json_integer_value(json_object_get(ocsf, "activity_id"));
+    json_t *st = json_object_get(ocsf, "status_id");
+    r->status_id = json_is_integer(st) ? (int)json_integer_value(st) : -1;
+    json_t *t = json_object_get(ocsf, "time");
+    r->event_ms = json_is_integer(t) ? json_integer_value(t) : -1;
+    return r;
+}
+
 static spool_record_t *conn_make_record(conn_t *c, const char *p, size_t len, char *reason,
                                         size_t reasonlen, int *is_rejected)
 {
@@ -472,16 +491,7 @@ static spool_record_t *conn_make_record(conn_t *c, const char *p, size_t len, ch
             *is_rejected = 1;
             goto out;
         }
-        r = spool_record_new(SPOOL_EVENT, in->dump.data, in->dump.len, str);
-        if (r) {
-            r->received_ms = now;
-            r->class_uid = (int)json_integer_value(json_object_get(ocsf, "class_uid"));
-            r->activity_id = (int)json_integer_value(json_object_get(ocsf, "activity_id"));
-            json_t *st = json_object_get(ocsf, "status_id");
-            r->status_id = json_is_integer(st) ? (int)json_integer_value(st) : -1;
-            json_t *t = json_object_get(ocsf, "time");
-            r->event_ms = json_is_integer(t) ? json_integer_value(t) : -1;
-        }
+        r = record_of_ocsf(in, ocsf, now, str);
         json_decref(ocsf);
     } else {
         r = spool_record_new(SPOOL_EVENT, p, len, str);
@@ -1096,6 +1106,38 @@ int ingest_start(uv_loop_t *loop, writer_t *w, const ingest_opts_t *opts, ingest
             return -1;
         in->listeners[i].is_closed = 0;
     }
+    return 0;
+}
+
+int ingest_submit_own(ingest_t *in, json_t *ocsf, const char *type, int64_t *seq, char *err,
+                      size_t errlen)
+{
+    if (!in->norm) {
+        snprintf(err, errlen, "the collector's own events need --normalize on");
+        return -1;
+    }
+    if (in->is_shutting_down) {
+        snprintf(err, errlen, "shutting down");
+        return -1;
+    }
+    /* not the listeners' peer: these events come from the collector itself */
+    norm_peer_t peer = {.listener = "internal", .uid = -1, .gid = -1, .pid = -1};
+    int64_t now = util_now_ms();
+    json_t *out = NULL;
+    if (norm_event_dump(in->norm, ocsf, &peer, in->next_seq, now, &out, &in->dump, err, errlen) < 0)
+        return -1;
+    const char *str[SR_NSTR] = {0};
+    str[SR_TYPE] = type;
+    str[SR_PEER] = "internal";
+    spool_record_t *r = record_of_ocsf(in, out, now, str);
+    json_decref(out);
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    *seq = r->seq = in->next_seq++;
+    in->stats.events++;
+    writer_submit(in->writer, r); /* no owner: nobody waits for its acknowledgement */
     return 0;
 }
 

@@ -23,6 +23,7 @@
 #include "spool.h"
 #include "writer.h"
 
+#include <jansson.h>
 #include <uv.h>
 
 typedef struct ingest ingest_t;
@@ -41,6 +42,13 @@ int ingest_start(uv_loop_t *loop, writer_t *w, const ingest_opts_t *opts, ingest
                  size_t errlen);
 /* The writer's done callback (ctx = the ingest_t). */
 void ingest_on_committed(void *ctx, spool_record_t *done);
+/* Stores an event the collector generates itself (an OCSF event, e.g. chain_event.h's head):
+ * validated and given missing metadata like any OCSF pass-through input (the peer recorded is
+ * "internal"), then the next seq (*seq) and submitted to the writer with no connection to
+ * acknowledge. `type` is the spool's type column. 0, or -1 with err (not stored: no normalizer,
+ * shutting down, invalid, out of memory). Loop thread only. */
+int ingest_submit_own(ingest_t *in, json_t *ocsf, const char *type, int64_t *seq, char *err,
+                      size_t errlen);
 /* Stops accepting and reading; each connection gets its final ack and is closed. cb runs on the
  * loop when the last connection is closed (at once if there is none). */
 void ingest_shutdown(ingest_t *in, void (*cb)(void *arg), void *arg);

@@ -10,6 +10,7 @@
  *      sinks ship what was committed, store their cursors, exit 0.
  */
 #include "cfg.h"
+#include "chain_event.h"
 #include "ingest.h"
 #include "jalloc.h"
 #include "spool_check.h"
@@ -37,6 +38,7 @@ typedef struct daemon {
     shipper_t *shippers[CFG_MAX_SINKS];
     int n_shippers;
     ingest_t *ingest;
+    chain_event_t *chain_events; /* NULL unless chain_head_events */
     norm_t *norm;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t shutdown_timer;
@@ -121,6 +123,8 @@ static void on_signal(uv_signal_t *h, int signum)
         return;
     }
     d->is_shutting_down = 1;
+    chain_event_stop(d->chain_events);
+    d->chain_events = NULL;
     log_info("%s: shutting down (stop accepting, drain, commit, flush sinks)", strsignal(signum));
     uv_timer_start(&d->shutdown_timer, on_shutdown_timeout, (uint64_t)d->cfg.shutdown_timeout_ms,
                    0);
@@ -306,6 +310,12 @@ int main(int argc, char **argv)
     if (ingest_start(d.loop, d.writer, &io, &d.ingest, err, sizeof err) < 0)
         goto fail;
     writer_set_done_ctx(d.writer, d.ingest);
+    if (d.cfg.is_chain_head_events &&
+        chain_event_start(d.loop, d.writer, d.ingest, d.cfg.chain_head_interval_s * 1000,
+                          &d.chain_events) < 0) {
+        snprintf(err, sizeof err, "out of memory");
+        goto fail;
+    }
 
     uv_signal_init(d.loop, &d.sig_term);
     uv_signal_init(d.loop, &d.sig_int);
@@ -345,6 +355,8 @@ shutdown:
     for (int i = 0; i < d.n_shippers; i++)
         shipper_free(d.shippers[i]);
     spool_close(spool);
+    chain_event_stop(d.chain_events); /* still running when startup failed after it */
+    d.chain_events = NULL;
     if (d.loop) {
         if (d.ingest)
             ingest_force_close(d.ingest);

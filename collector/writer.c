@@ -48,6 +48,9 @@ struct writer {
     int is_busy;                           /* the thread holds a batch it has not committed yet */
     int is_stopping;
     int64_t committed_seq;
+    int64_t head_seq;                  /* the chain head as of the last commit (chain.h); */
+    uint8_t head_hash[CHAIN_HASH_LEN]; /* is_head_known 0 without a chain (read-only spool) */
+    int is_head_known;
     struct cursor_slot cursors[WRITER_MAX_CURSORS];
     int n_cursors;
     int is_cursor_dirty;
@@ -142,6 +145,18 @@ static void deadline_after_ms(struct timespec *ts, int ms)
         ts->tv_sec++;
         ts->tv_nsec -= 1000000000L;
     }
+}
+
+int writer_committed_head(writer_t *w, int64_t *seq, uint8_t hash[CHAIN_HASH_LEN])
+{
+    pthread_mutex_lock(&w->mu);
+    int rc = w->is_head_known ? 0 : -1;
+    if (rc == 0) {
+        *seq = w->head_seq;
+        memcpy(hash, w->head_hash, CHAIN_HASH_LEN);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return rc;
 }
 
 int64_t writer_wait_committed(writer_t *w, int64_t after, int timeout_ms)
@@ -309,6 +324,13 @@ static void writer_log_chain_head(writer_t *w, const char *when)
     log_info("chain head seq=%lld hash=%s (%s)", (long long)seq, hex, when);
 }
 
+/* With w->mu held: the chain head the spool connection holds, published for
+ * writer_committed_head(). Called after a commit (the connection's head is then committed). */
+static void writer_publish_head(writer_t *w)
+{
+    w->is_head_known = spool_chain_head(w->spool, &w->head_seq, w->head_hash) == 0;
+}
+
 /* Logs the drop_oldest policy's drops at most once a second (every one is counted). */
 static void writer_log_drops(writer_t *w, int is_forced)
 {
@@ -422,6 +444,7 @@ static void *writer_main(void *arg)
     writer_log_chain_head(w, "start");
 
     pthread_mutex_lock(&w->mu);
+    writer_publish_head(w);
     for (;;) {
         int n = 0;
         spool_record_t *batch = writer_take_batch(w, &n);
@@ -484,6 +507,8 @@ static void *writer_main(void *arg)
                     w->cursors[i].stored_seq = cur[i].seq;
             if (batch_seq > w->committed_seq)
                 w->committed_seq = batch_seq;
+            if (batch_seq > 0)
+                writer_publish_head(w);
             if (batch) {
                 if (w->done_tail)
                     w->done_tail->next = batch;

@@ -20,6 +20,7 @@
 #ifndef OCSF_WRITER_H
 #define OCSF_WRITER_H
 
+#include "chain.h"
 #include "spool.h"
 
 #include <stdint.h>
@@ -65,6 +66,10 @@ int writer_add_cursor(writer_t *w, const char *sink, int64_t seq);
 void writer_set_cursor(writer_t *w, int index, int64_t seq);
 /* Highest committed event seq. */
 int64_t writer_committed_seq(writer_t *w);
+/* Any thread: the spool's hash chain head (seq and hash of the newest committed event, or the
+ * chain's anchor before any; chain.h) as of the last commit. 0, or -1 before the thread ran or
+ * without a chain. */
+int writer_committed_head(writer_t *w, int64_t *seq, uint8_t hash[CHAIN_HASH_LEN]);
 /* Blocks until the committed seq passes `after`, the writer stops, or timeout_ms; returns it. */
 int64_t writer_wait_committed(writer_t *w, int64_t after, int timeout_ms);
 /* Starts the thread. Call after the writer_add_cursor() calls. 0 or -1. */

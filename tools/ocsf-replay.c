@@ -5,7 +5,8 @@
  *               [--since T] [--until T] [--user U] [--workspace W] [--class C]... [--activity A]
  *               [--status S] [--where PATH=VALUE]... [--limit N]
  *               [--format ndjson|table|csv] [--count] [--to SINK_URL [--rate N/s]]
- *   ocsf-replay --spool PATH --verify     walk the spool's hash chain (chain.h), report problems
+ *   ocsf-replay --spool PATH --verify [--heads FILE]
+ *               walk the spool's hash chain (chain.h), report problems; check heads shipped earlier
  *
  * The spool is opened read-only (SQLite URI mode=ro) next to a running collector: WAL lets it read
  * while the writer commits, and the selection is read in pages of REPLAY_PAGE rows, each its own
@@ -59,6 +60,7 @@ enum opt_id {
     O_SCHEMAS_DIR,
     O_EXPLAIN,
     O_VERIFY,
+    O_HEADS,
     O_HELP,
     O_VERSION
 };
@@ -91,13 +93,16 @@ static const tool_option_t options[] = {
     {O_VERIFY, "--verify", NULL, NULL,
      "with --spool: recompute the hash chain, report the first broken link, deleted ranges, "
      "altered events, a truncated spool (exit 1)"},
+    {O_HEADS, "--heads", NULL, "FILE",
+     "with --verify: also check that the chain heads in FILE (the collector's log, or its shipped "
+     "head events; - for stdin) are links of this spool (exit 1 when one is not)"},
     {O_HELP, "--help", NULL, NULL, "this help"},
     {O_VERSION, "--version", NULL, NULL, "print the version"},
 };
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
 typedef struct args {
-    const char *spool, *kafka, *to, *schemas_dir;
+    const char *spool, *kafka, *to, *schemas_dir, *heads;
     int format, is_format_set, is_count, is_explain, is_verify;
     double rate;
     int64_t lateness_ms;
@@ -236,6 +241,9 @@ static int parse_args(int argc, char **argv, args_t *a, char *err, size_t errlen
         case O_VERIFY:
             a->is_verify = 1;
             break;
+        case O_HEADS:
+            a->heads = v;
+            break;
         case O_HELP:
             usage(stdout);
             return 1;
@@ -272,6 +280,10 @@ static int parse_args(int argc, char **argv, args_t *a, char *err, size_t errlen
         snprintf(err, errlen,
                  "--verify checks a spool's hash chain: give --spool PATH, and no "
                  "--to, --count, --format or --explain");
+        return -1;
+    }
+    if (a->heads && !a->is_verify) {
+        snprintf(err, errlen, "--heads is checked by --verify: add --verify");
         return -1;
     }
     if (a->is_count && !a->is_format_set)
@@ -563,7 +575,7 @@ static void verify_problem(void *ctx, const chain_problem_t *p)
 
 /* Walks the chain, prints one line per problem (the first marked) and a summary. 0 when the
  * chain holds, EXIT_RUNTIME when it does not or cannot be read. */
-static int verify_spool(spool_src_t *src)
+static int verify_spool(spool_src_t *src, const char *heads)
 {
     chain_report_t rep;
     char err[1024] = "", hex[2 * CHAIN_HASH_LEN + 1];
@@ -588,7 +600,22 @@ static int verify_spool(spool_src_t *src)
            (long long)rep.head_seq, rep.head_seq >= 0 ? hex : "(none yet)");
     if (rep.problems)
         printf("%lld problems in spool %s\n", (long long)rep.problems, src->path);
-    return rep.problems ? EXIT_RUNTIME : 0;
+    if (!heads)
+        return rep.problems ? EXIT_RUNTIME : 0;
+    replay_heads_report_t hr;
+    if (replay_verify_heads(src->db, heads, &hr, err, sizeof err) < 0) {
+        fprintf(stderr, "ocsf-replay: %s\n", err);
+        return EXIT_RUNTIME;
+    }
+    printf("heads %s: %lld found in %lld lines of %s, %lld held, %lld pruned (before the anchor), "
+           "%lld not in this spool\n",
+           hr.problems ? "BROKEN"
+           : hr.held   ? "OK"
+           : hr.heads  ? "UNCHECKED"
+                       : "NONE",
+           (long long)hr.heads, (long long)hr.lines, heads, (long long)hr.held,
+           (long long)hr.pruned, (long long)hr.problems);
+    return rep.problems || hr.problems ? EXIT_RUNTIME : 0;
 }
 
 static double seconds_since(const struct timespec *t0)
@@ -638,7 +665,7 @@ int main(int argc, char **argv)
             goto fail;
         is_src_open = 1;
         if (a.is_verify) {
-            code = verify_spool(&src);
+            code = verify_spool(&src, a.heads);
             goto done;
         }
         if (a.is_explain) {

@@ -129,4 +129,21 @@ int replay_kafka_run(const char *brokers_topic, const replay_filter_t *f, int64_
  * source has no columns. */
 void replay_event_columns_from_body(replay_event_t *ev);
 
+/* ---- --verify --heads (replay_heads.c) ---- */
+
+typedef struct replay_heads_report {
+    int64_t lines, heads; /* lines read, heads found in them (the rest are skipped) */
+    int64_t held;         /* heads that are links of this spool */
+    int64_t pruned;       /* heads below the chain's anchor: pruned by retention, not checkable */
+    int64_t problems;     /* heads the spool no longer holds (rewritten, deleted, truncated) */
+} replay_heads_report_t;
+
+/* Looks up every chain head found in file `path` ("-": stdin; log lines "chain head seq=S
+ * hash=H" or shipped head events with unmapped.chain_head) in the open spool db, printing one
+ * line per head it does not hold. 0 (r says what held), or -1 with err (unreadable file or
+ * spool). */
+struct sqlite3;
+int replay_verify_heads(struct sqlite3 *db, const char *path, replay_heads_report_t *r, char *err,
+                        size_t errlen);
+
 #endif

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chain_event.h"
 #include "norm.h"
 #include "norm_dump_check.h"
 #include "schema.h"
@@ -569,6 +570,33 @@ static void test_passthrough_valid(void **state)
     assert_int_equal(after.passthrough, before.passthrough + 2 * 2);
 }
 
+/* The collector's own chain head event (chain_event.h) is valid OCSF as a pass-through, and keeps
+ * the head it reports. */
+static void test_chain_head_event(void **state)
+{
+    (void)state;
+    uint8_t h[CHAIN_HASH_LEN];
+    for (int i = 0; i < CHAIN_HASH_LEN; i++)
+        h[i] = (uint8_t)(i * 7 + 1);
+    json_t *ev = chain_event_build(123456, h, 1795896000123LL);
+    assert_non_null(ev);
+    char *text = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    json_t *out = ok(g_ship, text);
+    free(text);
+    assert_int_at(out, "class_uid", 1008);
+    assert_int_at(out, "activity_id", 99);
+    assert_int_at(out, "type_uid", 100899);
+    assert_int_at(out, "time", 1795896000123LL);
+    assert_str_at(out, "metadata.event_code", CHAIN_EVENT_TYPE);
+    assert_int_at(out, "unmapped.chain_head.seq", 123456);
+    char hex[2 * CHAIN_HASH_LEN + 1];
+    chain_hex(h, hex);
+    assert_str_at(out, "unmapped.chain_head.hash", hex);
+    assert_int_equal(strlen(json_string_value(at(out, "metadata.uid"))), 36);
+    json_decref(out);
+}
+
 static void test_passthrough_invalid(void **state)
 {
     norm_stats_t before, after;
@@ -926,6 +954,7 @@ int main(void)
         cmocka_unit_test(test_unknown_type),
         cmocka_unit_test(test_passthrough_valid),
         cmocka_unit_test(test_passthrough_invalid),
+        cmocka_unit_test(test_chain_head_event),
         cmocka_unit_test(test_enrichment),
         cmocka_unit_test(test_profiles),
         cmocka_unit_test(test_bad_tables),
