@@ -129,6 +129,42 @@ static const cfg_option_t *find_flag(const char *flag)
     return NULL;
 }
 
+/* argv[*i] as an option and its value: "--name VALUE" (advances *i) or "--name=VALUE"; *val NULL
+ * for flags without a value. 0, or -1 with err. */
+static int flag_at(int argc, char **argv, int *i, const cfg_option_t **o, const char **val,
+                   char *err, size_t errlen)
+{
+    const char *arg = argv[*i], *eq = strchr(arg, '=');
+    char name[64];
+    *val = NULL;
+    if (eq && (size_t)(eq - arg) < sizeof name) {
+        memcpy(name, arg, (size_t)(eq - arg));
+        name[eq - arg] = '\0';
+        *o = find_flag(name);
+    } else {
+        *o = eq ? NULL : find_flag(arg);
+    }
+    if (!*o) {
+        snprintf(err, errlen, "unknown option '%.200s' (see --help)", arg);
+        return -1;
+    }
+    int takes_value = (*o)->type != OPT_BOOL && (*o)->type != OPT_HELP && (*o)->type != OPT_VERSION;
+    if (eq && !takes_value) {
+        snprintf(err, errlen, "option '%s' takes no value", name);
+        return -1;
+    }
+    if (eq) {
+        *val = eq + 1;
+    } else if (takes_value) {
+        if (*i + 1 >= argc) {
+            snprintf(err, errlen, "option '%s' needs a value (%s)", arg, (*o)->arg);
+            return -1;
+        }
+        *val = argv[++*i];
+    }
+    return 0;
+}
+
 static const cfg_option_t *find_key(const char *key)
 {
     if (strcmp(key, "sinks") == 0) /* the config file's plural for the repeatable --sink */
@@ -793,40 +829,33 @@ int cfg_load(cfg_t *c, int argc, char **argv, char *err, size_t errlen)
     cfg_defaults(c);
     /* pass 1: --help, --version, --config */
     for (int i = 1; i < argc; i++) {
-        const cfg_option_t *o = find_flag(argv[i]);
-        if (!o) {
-            snprintf(err, errlen, "unknown option '%s' (see --help)", argv[i]);
+        const cfg_option_t *o;
+        const char *val;
+        if (flag_at(argc, argv, &i, &o, &val, err, errlen) < 0)
             return CFG_ERROR;
-        }
         if (o->type == OPT_HELP)
             return CFG_EXIT_HELP;
         if (o->type == OPT_VERSION)
             return CFG_EXIT_VERSION;
-        if (o->type == OPT_BOOL)
-            continue;
-        if (i + 1 >= argc) {
-            snprintf(err, errlen, "option '%s' needs a value (%s)", argv[i], o->arg);
-            return CFG_ERROR;
-        }
-        if (o->type == OPT_CONFIG &&
-            util_strlcpy(c->config_path, argv[i + 1], sizeof c->config_path) < 0) {
+        if (o->type == OPT_CONFIG && util_strlcpy(c->config_path, val, sizeof c->config_path) < 0) {
             snprintf(err, errlen, "--config: path too long");
             return CFG_ERROR;
         }
-        i++;
     }
     if (c->config_path[0] && load_file(c, c->config_path, err, errlen) < 0)
         return CFG_ERROR;
     /* pass 2: flags override the file; repeatable lists are collected apart and replace it */
     cfg_defaults(&flags);
     for (int i = 1; i < argc; i++) {
-        const cfg_option_t *o = find_flag(argv[i]);
-        snprintf(where, sizeof where, "%s", argv[i]);
+        const cfg_option_t *o;
+        const char *val;
+        if (flag_at(argc, argv, &i, &o, &val, err, errlen) < 0) /* checked by pass 1 */
+            return CFG_ERROR;
+        flag_name(o, where, sizeof where);
         if (o->type == OPT_BOOL) {
             *(int *)((char *)c + o->offset) = 1;
             continue;
         }
-        const char *val = argv[++i];
         int64_t v;
         switch (o->type) {
         case OPT_INT:

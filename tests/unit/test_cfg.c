@@ -145,12 +145,40 @@ static void test_flags(void **state)
     assert_string_equal(c->log_level, "debug");
     assert_int_equal(c->spool_cache_bytes, 8 << 20);
     free(c);
+
+    /* --name=VALUE is the same as --name VALUE, for every kind of option */
+    char *eq[] = {"x",
+                  "--listen=tcp://127.0.0.1:0",
+                  "--max-event-bytes=4096",
+                  "--sink=file:///tmp/b.ndjson",
+                  "--log-level=warn",
+                  "--chain-head-events",
+                  "--state-dir=/tmp/st2"};
+    c = cfg_new();
+    rc = cfg_load(c, ARGC(eq), eq, err, sizeof err);
+    if (rc != CFG_OK)
+        fail_msg("cfg_load (--name=VALUE): %d %s", rc, err);
+    assert_int_equal(c->n_listeners, 1);
+    assert_int_equal(c->max_event_bytes, 4096);
+    assert_string_equal(c->sinks[0], "file:///tmp/b.ndjson");
+    assert_string_equal(c->log_level, "warn");
+    assert_int_equal(c->is_chain_head_events, 1);
+    assert_string_equal(c->spool, "/tmp/st2/spool.db");
+    free(c);
 }
 
 static void test_flag_errors(void **state)
 {
     char *unknown[] = {"x", "--listen", "tcp://127.0.0.1:1", "--bogus-flag", "1"};
     load_bad(unknown, ARGC(unknown), "--bogus-flag");
+    char *unknown_eq[] = {"x", "--bogus-flag=1"};
+    load_bad(unknown_eq, ARGC(unknown_eq), "unknown option '--bogus-flag=1'");
+    char *bool_eq[] = {"x", "--check-config=yes"};
+    load_bad(bool_eq, ARGC(bool_eq), "option '--check-config' takes no value");
+    char *range_eq[] = {"x", "--max-event-bytes=10"};
+    load_bad(range_eq, ARGC(range_eq), "--max-event-bytes: 10 is out of range");
+    char *chain_off[] = {"x", "--normalize", "off", "--chain-head-events"};
+    load_bad(chain_off, ARGC(chain_off), "--chain-head-events needs --normalize on");
     char *missing[] = {"x", "--max-connections"};
     load_bad(missing, ARGC(missing), "--max-connections");
     load_bad(missing, ARGC(missing), "needs a value");
