@@ -81,6 +81,9 @@ static const cfg_option_t cfg_options[] = {
     {"retention_bytes", OPT_INT, OFF(retention_bytes), 0, 0, INT64_C(1) << 50, "0", "N",
      "cap on the spool's used bytes: beyond it delivered events go oldest first (0 no cap; never "
      "an undelivered event)"},
+    {"index_merge_ms", OPT_INT, OFF(index_merge_ms), 0, 1, 3600000, "1000", "MS",
+     "how long ocsf-replay's user/workspace entries wait in memory before they are merged into "
+     "the spool in bulk (longer: fewer index writes; replay reads the rest from the events)"},
     {"chain_head_interval_s", OPT_INT, OFF(chain_head_interval_s), 0, 1, 86400, "60", "S",
      "log the spool's hash chain head (seq and hash) this often, for tamper evidence downstream"},
     {"chain_head_events", OPT_BOOL, OFF(is_chain_head_events), 0, 0, 1, "0", NULL,

@@ -87,6 +87,7 @@ typedef struct cfg {
     int64_t spool_cache_bytes;
     int64_t retention_s;
     int64_t retention_bytes;
+    int64_t index_merge_ms;
     int64_t chain_head_interval_s;
     int is_chain_head_events; /* store chain heads as OCSF events too (chain_event.h) */
     int64_t spool_max_bytes, spool_max_events;

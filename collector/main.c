@@ -259,7 +259,8 @@ int main(int argc, char **argv)
     if (strcmp(d.cfg.spool_check, "quick") == 0 && check_spool(d.cfg.spool, err, sizeof err) < 0)
         goto fail;
     spool_opts_t so = {.synchronous = synchronous_level(d.cfg.spool_synchronous),
-                       .cache_kib = (int)(d.cfg.spool_cache_bytes / 1024)};
+                       .cache_kib = (int)(d.cfg.spool_cache_bytes / 1024),
+                       .index_merge_ms = (int)d.cfg.index_merge_ms};
     if (spool_open(d.cfg.spool, &so, &spool, err, sizeof err) < 0)
         goto fail;
     int64_t last_seq = spool_last_seq(spool);

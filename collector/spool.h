@@ -11,10 +11,11 @@
  *   sink_cursors(sink TEXT PRIMARY KEY, seq, updated_ms)
  *       per sink: every event with seq <= cursor is delivered
  *   meta(key TEXT PRIMARY KEY, value)
- *       format_version, created_ms, seq_hw, chain_base and chain_head (chain.h)
- *   indexes events(event_ms), (workspace, event_ms), (user, event_ms) for ocsf-replay; created on
- *       open (IF NOT EXISTS), so an older spool gains them without a new format; the hash column
- *       is added the same way (ALTER TABLE ADD COLUMN, no row rewritten).
+ *       format_version, created_ms, seq_hw, chain_base and chain_head (chain.h), index_seq
+ *   index events(event_ms) and the tables ix_user, ix_workspace (spool_index.h, filled in bulk)
+ *       for ocsf-replay; created on open (IF NOT EXISTS), so an older spool gains them without a
+ *       new format; the hash column is added the same way (ALTER TABLE ADD COLUMN, no row
+ *       rewritten).
  *
  * Invariants:
  *   1. seq only grows: the next seq is max(max(events.seq), meta.seq_hw) + 1, and pruning records
@@ -72,8 +73,10 @@ typedef struct spool spool_t;
 
 typedef struct spool_opts {
     int is_read_only;
-    int synchronous; /* 0 OFF, 1 NORMAL, 2 FULL (default), 3 EXTRA */
-    int cache_kib;   /* page cache size; 0 = default (64 MiB read-write, 8 MiB read-only) */
+    int synchronous;    /* 0 OFF, 1 NORMAL, 2 FULL (default), 3 EXTRA */
+    int cache_kib;      /* page cache size; 0 = default (64 MiB read-write, 8 MiB read-only) */
+    int index_merge_ms; /* read-write: replay index entries wait at most this long (spool_index.h);
+                           0 = SPOOL_INDEX_MERGE_MS */
 } spool_opts_t;
 
 /* Opens (creating when read-write and absent) the spool at path, checks the format version.

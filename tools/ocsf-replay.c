@@ -296,6 +296,11 @@ static int parse_args(int argc, char **argv, args_t *a, char *err, size_t errlen
 typedef struct spool_src {
     sqlite3 *db;
     char path[4096];
+    /* the user/workspace tables (collector/spool_index.h): events with seq <= ix_seq are found
+     * there, the rest (not merged yet) in the events table; has_ix 0 for a spool the collector
+     * has not opened since they exist (its events are then filtered without an index) */
+    int has_ix;
+    int64_t ix_seq;
 } spool_src_t;
 
 static int spool_src_open(spool_src_t *s, const char *path, char *err, size_t errlen)
@@ -347,6 +352,14 @@ static int spool_src_open(spool_src_t *s, const char *path, char *err, size_t er
                  path, v ? v : "(null)", SPOOL_FORMAT_VERSION);
         goto out;
     }
+    s->has_ix = spool_sql_int(s->db,
+                              "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+                              "('ix_user', 'ix_workspace')",
+                              0) == 2;
+    s->ix_seq =
+        s->has_ix ? spool_sql_int(
+                        s->db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'index_seq'", 0)
+                  : 0;
     rc = 0;
 out:
     sqlite3_finalize(q);
@@ -363,29 +376,54 @@ static void spool_src_close(spool_src_t *s)
     sqlite3_close(s->db);
 }
 
-/* The WHERE clause for the column filters (parameters ?1.. bound by bind_filter). */
-static void build_where(const replay_filter_t *f, char *sql, size_t len)
+enum { W_ALL, W_NO_USER = 1, W_NO_WORKSPACE = 2, W_NO_TIME_INDEX = 4 };
+
+/* The WHERE clause for the column filters (named parameters bound by bind_filter). Columns get
+ * `prefix` ("e." in a join); `flags` leave out the filter the ix table already applied, or keep
+ * SQLite off the time index (unary +: the tail of a spool is a rowid range, not a time range). */
+static void build_where(const replay_filter_t *f, const char *prefix, int flags, char *sql,
+                        size_t len)
 {
     size_t o = 0;
+    const char *p = prefix, *plus = flags & W_NO_TIME_INDEX ? "+" : "";
 #define ADD(...) (o += (size_t)snprintf(sql + o, o < len ? len - o : 0, __VA_ARGS__))
-    ADD(" seq <= :hw");
-    if (f->user[0])
-        ADD(" AND user = :user");
-    if (f->workspace[0])
-        ADD(" AND workspace = :ws");
+    ADD(" %sseq <= :hw", p);
+    if (f->user[0] && !(flags & W_NO_USER))
+        ADD(" AND %suser = :user", p);
+    if (f->workspace[0] && !(flags & W_NO_WORKSPACE))
+        ADD(" AND %sworkspace = :ws", p);
     if (f->n_classes) {
-        ADD(" AND class_uid IN (");
+        ADD(" AND %sclass_uid IN (", p);
         for (int i = 0; i < f->n_classes; i++)
             ADD("%s%d", i ? "," : "", f->classes[i]);
         ADD(")");
     }
     if (f->activity_id >= 0)
-        ADD(" AND activity_id = :act");
+        ADD(" AND %sactivity_id = :act", p);
     if (f->status_id >= 0)
-        ADD(" AND status_id = :st");
+        ADD(" AND %sstatus_id = :st", p);
     if (f->until_ms != INT64_MAX)
-        ADD(" AND event_ms < :until");
+        ADD(" AND %s%sevent_ms < :until", plus, p);
 #undef ADD
+}
+
+/* With a user or workspace filter on a spool that has the ix tables: which table, its column and
+ * the filter that goes on the events rows instead; NULL otherwise. */
+static const char *ix_table(const spool_src_t *s, const replay_filter_t *f, const char **col,
+                            const char **param, int *flags)
+{
+    if (!s->has_ix || (!f->user[0] && !f->workspace[0]))
+        return NULL;
+    if (f->user[0]) {
+        *col = "user";
+        *param = ":user";
+        *flags = W_NO_USER;
+        return "ix_user";
+    }
+    *col = "workspace";
+    *param = ":ws";
+    *flags = W_NO_WORKSPACE;
+    return "ix_workspace";
 }
 
 static int bind_name(sqlite3_stmt *q, const char *name)
@@ -393,7 +431,7 @@ static int bind_name(sqlite3_stmt *q, const char *name)
     return sqlite3_bind_parameter_index(q, name);
 }
 
-static void bind_filter(sqlite3_stmt *q, const replay_filter_t *f, int64_t hw)
+static void bind_filter(sqlite3_stmt *q, const replay_filter_t *f, int64_t hw, int64_t ix_seq)
 {
     sqlite3_bind_int64(q, bind_name(q, ":hw"), hw);
     if (f->user[0])
@@ -406,28 +444,54 @@ static void bind_filter(sqlite3_stmt *q, const replay_filter_t *f, int64_t hw)
         sqlite3_bind_int(q, bind_name(q, ":st"), f->status_id);
     if (f->until_ms != INT64_MAX)
         sqlite3_bind_int64(q, bind_name(q, ":until"), f->until_ms);
+    if (bind_name(q, ":ixseq"))
+        sqlite3_bind_int64(q, bind_name(q, ":ixseq"), ix_seq);
 }
 
 #define SELECT_COLS                                                                                \
     "SELECT seq, received_ms, event_ms, class_uid, activity_id, status_id, user, workspace, body " \
     "FROM events WHERE"
 
+#define IX_SELECT_COLS                                                                             \
+    "SELECT k.seq, e.received_ms, k.event_ms, e.class_uid, e.activity_id, e.status_id, e.user, "   \
+    "e.workspace, e.body "
+
 /* The two page queries: phase 0, events without a time (seq order); phase 1, events in time order
- * from (:lo_ms, :lo_seq) on. */
+ * from (:lo_ms, :lo_seq) on. With a user or workspace filter and the ix tables, phase 1 merges
+ * two sorted halves (SQLite's MERGE (UNION ALL), so a page reads only its rows): the ix table's
+ * range joined to the events up to :ixseq, and the tail after it, a rowid range. */
 static int prepare_pages(spool_src_t *s, const replay_filter_t *f, sqlite3_stmt **q0,
                          sqlite3_stmt **q1, char *err, size_t errlen)
 {
-    char where[1024], sql[2048];
-    build_where(f, where, sizeof where);
+    char where[1024], sql[4096];
+    const char *col, *param;
+    int flags = 0;
+    const char *ix = ix_table(s, f, &col, &param, &flags);
+    build_where(f, "", W_ALL, where, sizeof where);
     snprintf(sql, sizeof sql,
              SELECT_COLS "%s AND event_ms IS NULL AND seq > :lo_seq ORDER BY seq LIMIT %d", where,
              REPLAY_PAGE);
     if (sqlite3_prepare_v2(s->db, sql, -1, q0, NULL) != SQLITE_OK)
         goto fail;
-    snprintf(sql, sizeof sql,
-             SELECT_COLS "%s AND event_ms >= :lo_ms AND (event_ms > :lo_ms OR seq > :lo_seq) "
-                         "ORDER BY event_ms, seq LIMIT %d",
-             where, REPLAY_PAGE);
+    if (ix) {
+        char where_e[1024], where_tail[1024];
+        build_where(f, "e.", flags, where_e, sizeof where_e);
+        build_where(f, "", W_NO_TIME_INDEX, where_tail, sizeof where_tail);
+        snprintf(sql, sizeof sql,
+                 IX_SELECT_COLS "FROM %s k JOIN events e ON e.seq = k.seq WHERE k.%s = %s AND "
+                                "k.seq <= :ixseq AND k.event_ms >= :lo_ms AND (k.event_ms > :lo_ms "
+                                "OR k.seq > :lo_seq)%s AND%s "
+                                "UNION ALL " SELECT_COLS "%s AND seq > :ixseq AND +event_ms >= "
+                                ":lo_ms AND (event_ms > :lo_ms OR seq > :lo_seq) "
+                                "ORDER BY 3, 1 LIMIT %d",
+                 ix, col, param, f->until_ms != INT64_MAX ? " AND k.event_ms < :until" : "",
+                 where_e, where_tail, REPLAY_PAGE);
+    } else {
+        snprintf(sql, sizeof sql,
+                 SELECT_COLS "%s AND event_ms >= :lo_ms AND (event_ms > :lo_ms OR seq > :lo_seq) "
+                             "ORDER BY event_ms, seq LIMIT %d",
+                 where, REPLAY_PAGE);
+    }
     if (sqlite3_prepare_v2(s->db, sql, -1, q1, NULL) != SQLITE_OK)
         goto fail;
     return 0;
@@ -441,17 +505,34 @@ static int64_t col_or(sqlite3_stmt *q, int i, int64_t dflt)
     return sqlite3_column_type(q, i) == SQLITE_NULL ? dflt : sqlite3_column_int64(q, i);
 }
 
-/* How many rows the column filters select (for the progress bar), -1 on error. */
+/* How many rows the column filters select (for the progress bar), -1 on error. With the ix
+ * tables, events without a time are not counted (an estimate). */
 static int64_t spool_src_estimate(spool_src_t *s, const replay_filter_t *f, int64_t hw)
 {
-    char where[1024], sql[1400];
+    char where[1024], sql[3072];
     sqlite3_stmt *q = NULL;
     int64_t n = -1;
-    build_where(f, where, sizeof where);
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM events WHERE%s%s", where,
-             f->since_ms != INT64_MIN ? " AND event_ms >= :lo_ms" : "");
+    const char *col, *param;
+    int flags = 0;
+    const char *ix = ix_table(s, f, &col, &param, &flags);
+    const char *since = f->since_ms != INT64_MIN ? " AND event_ms >= :lo_ms" : "";
+    build_where(f, "", W_ALL, where, sizeof where);
+    if (ix) {
+        char where_e[1024], where_tail[1024];
+        build_where(f, "e.", flags, where_e, sizeof where_e);
+        build_where(f, "", W_NO_TIME_INDEX, where_tail, sizeof where_tail);
+        snprintf(sql, sizeof sql,
+                 "SELECT (SELECT count(*) FROM %s k JOIN events e ON e.seq = k.seq WHERE k.%s = %s "
+                 "AND k.seq <= :ixseq%s%s AND%s) + (SELECT count(*) FROM events WHERE%s AND seq > "
+                 ":ixseq%s)",
+                 ix, col, param, f->since_ms != INT64_MIN ? " AND k.event_ms >= :lo_ms" : "",
+                 f->until_ms != INT64_MAX ? " AND k.event_ms < :until" : "", where_e, where_tail,
+                 f->since_ms != INT64_MIN ? " AND +event_ms >= :lo_ms" : "");
+    } else {
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM events WHERE%s%s", where, since);
+    }
     if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) == SQLITE_OK) {
-        bind_filter(q, f, hw);
+        bind_filter(q, f, hw, s->ix_seq);
         if (f->since_ms != INT64_MIN)
             sqlite3_bind_int64(q, bind_name(q, ":lo_ms"), f->since_ms);
         if (sqlite3_step(q) == SQLITE_ROW)
@@ -500,7 +581,7 @@ static int spool_src_run(spool_src_t *s, const replay_filter_t *f, int64_t hw, r
         sqlite3_stmt *q = phase == 0 ? q0 : q1;
         sqlite3_reset(q);
         sqlite3_clear_bindings(q);
-        bind_filter(q, f, hw);
+        bind_filter(q, f, hw, s->ix_seq);
         sqlite3_bind_int64(q, bind_name(q, ":lo_seq"), lo_seq);
         if (phase == 1)
             sqlite3_bind_int64(q, bind_name(q, ":lo_ms"), lo_ms);

@@ -131,11 +131,15 @@ class ReplaySpoolTest(harness.CollectorTestCase):
                    and e["type"] == "broker.session.open")
 
     def test_indexes_used(self):
-        """--explain shows the workspace+time window served by an index, not a table scan."""
-        r = self.replay("--explain", "--workspace", "ws-1", "--since", "2h")
-        self.assertIn(b"events_workspace_time", r.stdout, r.stdout)
-        r = self.replay("--explain", "--user", "u", "--since", "2h")
-        self.assertIn(b"events_user_time", r.stdout, r.stdout)
+        """--explain shows the workspace+time window served by an index, not a table scan: the ix table's range
+        in order, merged with the tail not merged yet (a rowid range, the only sort)."""
+        for flag, table in (("--workspace", b"workspace"), ("--user", b"user")):
+            r = self.replay("--explain", flag, "x", "--since", "2h")
+            self.assertIn(b"MERGE (UNION ALL)", r.stdout, r.stdout)
+            self.assertIn(b"SEARCH k USING PRIMARY KEY (" + table + b"=? AND event_ms>?)", r.stdout, r.stdout)
+            self.assertIn(b"SEARCH events USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)", r.stdout, r.stdout)
+            self.assertNotIn(b"SCAN", r.stdout, r.stdout)
+            self.assertEqual(r.stdout.count(b"TEMP B-TREE"), 1, r.stdout)
         r = self.replay("--explain", "--class", "3002", "--since", "2h")
         self.assertIn(b"events_time", r.stdout, r.stdout)
         self.assertNotIn(b"TEMP B-TREE", r.stdout, r.stdout)

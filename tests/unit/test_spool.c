@@ -44,7 +44,7 @@ static spool_t *open_rw(const char *path)
 {
     spool_t *s = NULL;
     char err[1024] = "";
-    spool_opts_t o = {0, 1, 0};
+    spool_opts_t o = {.synchronous = 1};
     if (spool_open(path, &o, &s, err, sizeof err) != 0)
         fail_msg("spool_open(%s): %s", path, err);
     assert_non_null(s);
@@ -233,7 +233,7 @@ static void test_cursors(void **state)
     assert_int_equal(spool_count(s, "sink_cursors"), 2);
     spool_close(s);
     /* a read-only connection sees them */
-    spool_opts_t ro = {1, 0, 0};
+    spool_opts_t ro = {.is_read_only = 1};
     char err[512];
     assert_int_equal(spool_open(fx->path, &ro, &s, err, sizeof err), 0);
     assert_int_equal(spool_get_cursor(s, "file", &seq), 0);
@@ -350,7 +350,7 @@ static void test_unknown_format_refused(void **state)
         fail_msg("error \"%s\" does not mention the format version", err);
     assert_non_null(strstr(err, "99"));
     assert_non_null(strstr(err, fx->path));
-    spool_opts_t ro = {1, 0, 0};
+    spool_opts_t ro = {.is_read_only = 1};
     err[0] = '\0';
     assert_int_equal(spool_open(fx->path, &ro, &s, err, sizeof err), -1);
     assert_non_null(strstr(err, "format version"));
@@ -372,7 +372,7 @@ static void test_read_only_missing(void **state)
     fixture_t *fx = *state;
     char path[4300], err[1024] = "";
     spool_t *s = (spool_t *)1;
-    spool_opts_t ro = {1, 0, 0};
+    spool_opts_t ro = {.is_read_only = 1};
     snprintf(path, sizeof path, "%s/does-not-exist.db", fx->dir);
     assert_int_equal(spool_open(path, &ro, &s, err, sizeof err), -1);
     assert_null(s);
@@ -715,6 +715,76 @@ static void test_chain_spool(void **state)
     assert_non_null(strstr(line, "truncated"));
 }
 
+/* Inserts seq from..to with an event time and a user / workspace, in one transaction; commits
+ * (1) or rolls back (0). */
+static void insert_timed(spool_t *s, int64_t from, int64_t to, int is_commit)
+{
+    static const char *const users[] = {"alice", "bob"};
+    assert_int_equal(spool_begin(s), 0);
+    for (int64_t q = from; q <= to; q++) {
+        const char *str[SR_NSTR] = {"test.type", users[q % 2], "ws-1", "127.0.0.1:1", NULL, NULL};
+        spool_record_t *r = spool_record_new(SPOOL_EVENT, "{}", 2, str);
+        assert_non_null(r);
+        r->seq = q;
+        r->received_ms = 1000 + q;
+        r->event_ms = 5000 + q;
+        assert_int_equal(spool_insert(s, r), 0);
+        spool_record_free(r);
+    }
+    if (is_commit)
+        assert_int_equal(spool_commit(s), 0);
+    else
+        spool_rollback(s);
+}
+
+static long long query_ll(const char *path, const char *sql)
+{
+    char v[64];
+    query_text(path, sql, v, sizeof v);
+    return v[0] ? atoll(v) : -1;
+}
+
+/* Replay's user/workspace entries (spool_index.h): they wait in memory (a rollback forgets its
+ * own), a close merges them, a prune deletes them, an open rebuilds the tail a crash lost. */
+static void test_replay_index(void **state)
+{
+    fixture_t *fx = *state;
+    spool_t *s = open_rw(fx->path);
+    insert_timed(s, 1, 3, 1);
+    assert_int_equal(query_ll(fx->path, "SELECT count(*) FROM ix_user"), 0); /* not due yet */
+    insert_timed(s, 4, 5, 0);
+    insert_timed(s, 4, 5, 1); /* the writer's retry of the rolled-back batch */
+    spool_close(s);
+    assert_int_equal(query_ll(fx->path, "SELECT count(*) FROM ix_user"), 5);
+    assert_int_equal(query_ll(fx->path, "SELECT count(*) FROM ix_workspace"), 5);
+    assert_int_equal(query_ll(fx->path, "SELECT count(*) FROM ix_user WHERE user = 'alice'"), 2);
+    assert_int_equal(query_ll(fx->path, "SELECT value FROM meta WHERE key = 'index_seq'"), 5);
+
+    s = open_rw(fx->path);
+    assert_int_equal(spool_begin(s), 0);
+    assert_int_equal(spool_prune(s, 2, INT64_MAX, 100), 2);
+    assert_int_equal(spool_commit(s), 0);
+    insert_timed(s, 6, 7, 1);
+    spool_close(s);
+    assert_int_equal(query_ll(fx->path, "SELECT count(*) FROM ix_user"), 5);
+    assert_int_equal(query_ll(fx->path, "SELECT min(seq) FROM ix_workspace"), 3);
+
+    /* a crash before the merge: the entries of 6..7 and index_seq never reached the file */
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DELETE FROM ix_user WHERE seq > 5; DELETE FROM ix_workspace "
+                                  "WHERE seq > 5; UPDATE meta SET value = '5' WHERE key = "
+                                  "'index_seq'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    s = open_rw(fx->path);
+    assert_int_equal(query_ll(fx->path, "SELECT count(*) FROM ix_user"), 5);
+    assert_int_equal(query_ll(fx->path, "SELECT value FROM meta WHERE key = 'index_seq'"), 7);
+    spool_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -729,6 +799,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_only_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay_index, setup, teardown),
         cmocka_unit_test(test_chain_link_known_answer),
         cmocka_unit_test_setup_teardown(test_chain_spool, setup, teardown),
     };

@@ -1,0 +1,343 @@
+/*
+ * spool_index.c - replay's user and workspace lookups, merged in bulk (contract in spool_index.h).
+ *
+ * Waiting entries are kept in insertion (seq) order: a fixed-size record per entry plus its two
+ * strings in one growing arena, so adding one costs a copy and no allocation in the steady state.
+ * A merge sorts two arrays of entry numbers (by user, then by workspace, each then by time and
+ * seq) and inserts them with two prepared statements, so each table's B-tree is walked left to
+ * right once.
+ */
+#include "spool_index.h"
+#include "util.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NO_STR UINT32_MAX
+
+struct ix_entry {
+    int64_t seq, event_ms;
+    uint32_t user, workspace; /* offsets into the arena, NO_STR when none */
+};
+
+enum { IX_USER, IX_WORKSPACE, IX_N };
+
+static const char *const ix_insert_sql[IX_N] = {
+    "INSERT OR IGNORE INTO ix_user(user, event_ms, seq) VALUES(?1, ?2, ?3)",
+    "INSERT OR IGNORE INTO ix_workspace(workspace, event_ms, seq) VALUES(?1, ?2, ?3)",
+};
+
+static const char ix_schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS ix_user(user TEXT NOT NULL, event_ms INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL, PRIMARY KEY(user, event_ms, seq)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS ix_workspace(workspace TEXT NOT NULL, event_ms INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL, PRIMARY KEY(workspace, event_ms, seq)) WITHOUT ROWID;"
+    /* the row-by-row indexes these replace (spools written before them) */
+    "DROP INDEX IF EXISTS events_user_time;"
+    "DROP INDEX IF EXISTS events_workspace_time;";
+
+struct spool_index {
+    sqlite3 *db;
+    sqlite3_stmt *insert[IX_N];
+    struct ix_entry *e;
+    size_t n, cap;
+    char *str;
+    size_t str_len, str_cap;
+    int64_t last_seq;   /* highest seq added (with an entry or not) */
+    int64_t stored_seq; /* meta.index_seq as committed */
+    uint64_t first_ns;  /* when the oldest event not covered by index_seq was added, 0 none */
+    uint64_t merge_ns;  /* how long entries may wait */
+    int is_merged;      /* this transaction merged everything added before it */
+    size_t begin_n, begin_str_len; /* the state at BEGIN, for a rollback */
+    int64_t begin_last_seq;
+    uint64_t begin_first_ns;
+};
+
+static int64_t meta_int(sqlite3 *db, const char *key, int64_t dflt)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = dflt;
+    if (sqlite3_prepare_v2(db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1", -1, &st,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            v = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int put_index_seq(sqlite3 *db, int64_t seq)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO meta VALUES('index_seq', '%lld') ON CONFLICT(key) DO UPDATE SET value = "
+             "excluded.value",
+             (long long)seq);
+    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+/* Indexes the events after meta.index_seq straight from the events table. */
+static int catch_up(sqlite3 *db, int64_t *stored, char *err, size_t errlen)
+{
+    static const char *const fill[IX_N] = {
+        "INSERT OR IGNORE INTO ix_user(user, event_ms, seq) SELECT user, event_ms, seq FROM "
+        "events WHERE seq > ?1 AND user IS NOT NULL AND event_ms IS NOT NULL ORDER BY 1, 2, 3",
+        "INSERT OR IGNORE INTO ix_workspace(workspace, event_ms, seq) SELECT workspace, event_ms, "
+        "seq FROM events WHERE seq > ?1 AND workspace IS NOT NULL AND event_ms IS NOT NULL ORDER "
+        "BY 1, 2, 3",
+    };
+    int64_t from = meta_int(db, "index_seq", 0);
+    int64_t last = 0;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT coalesce(max(seq), 0) FROM events", -1, &st, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        last = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    *stored = from;
+    if (last <= from)
+        return 0;
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    for (int t = 0; t < IX_N; t++) {
+        if (sqlite3_prepare_v2(db, fill[t], -1, &st, NULL) != SQLITE_OK)
+            goto fail_txn;
+        sqlite3_bind_int64(st, 1, from);
+        int rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        st = NULL;
+        if (rc != SQLITE_DONE)
+            goto fail_txn;
+    }
+    if (put_index_seq(db, last) < 0 || sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        goto fail_txn;
+    *stored = last;
+    return 0;
+fail_txn:
+    snprintf(err, errlen, "indexing events %lld..%lld for replay: %s", (long long)from + 1,
+             (long long)last, sqlite3_errmsg(db));
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+fail:
+    snprintf(err, errlen, "indexing events for replay: %s", sqlite3_errmsg(db));
+    return -1;
+}
+
+int spool_index_open(sqlite3 *db, int merge_ms, spool_index_t **out, char *err, size_t errlen)
+{
+    char *emsg = NULL;
+    *out = NULL;
+    spool_index_t *ix = calloc(1, sizeof *ix);
+    if (!ix) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    ix->db = db;
+    ix->merge_ns = (uint64_t)(merge_ms > 0 ? merge_ms : SPOOL_INDEX_MERGE_MS) * 1000000u;
+    if (sqlite3_exec(db, ix_schema_sql, NULL, NULL, &emsg) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot create the replay index tables: %s", emsg);
+        sqlite3_free(emsg);
+        goto fail;
+    }
+    for (int t = 0; t < IX_N; t++)
+        if (sqlite3_prepare_v3(db, ix_insert_sql[t], -1, SQLITE_PREPARE_PERSISTENT, &ix->insert[t],
+                               NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+            goto fail;
+        }
+    if (catch_up(db, &ix->stored_seq, err, errlen) < 0)
+        goto fail;
+    ix->last_seq = ix->stored_seq;
+    *out = ix;
+    return 0;
+fail:
+    spool_index_free(ix);
+    return -1;
+}
+
+/* Copies s into the arena; its offset, or NO_STR for NULL, or -1 when out of memory. */
+static int64_t arena_put(spool_index_t *ix, const char *s)
+{
+    if (!s)
+        return NO_STR;
+    size_t n = strlen(s) + 1;
+    if (ix->str_len + n > ix->str_cap) {
+        size_t cap = ix->str_cap ? ix->str_cap : 1 << 16;
+        while (cap < ix->str_len + n)
+            cap *= 2;
+        if (cap >= NO_STR)
+            return -1;
+        char *p = realloc(ix->str, cap);
+        if (!p)
+            return -1;
+        ix->str = p;
+        ix->str_cap = cap;
+    }
+    memcpy(ix->str + ix->str_len, s, n);
+    ix->str_len += n;
+    return (int64_t)(ix->str_len - n);
+}
+
+int spool_index_add(spool_index_t *ix, int64_t seq, int64_t event_ms, const char *user,
+                    const char *workspace)
+{
+    if (seq > ix->last_seq)
+        ix->last_seq = seq;
+    if (!ix->first_ns)
+        ix->first_ns = util_mono_ns();
+    if (event_ms < 0 || (!user && !workspace))
+        return 0;
+    if (ix->n == ix->cap) {
+        size_t cap = ix->cap ? ix->cap * 2 : 4096;
+        struct ix_entry *e = realloc(ix->e, cap * sizeof *e);
+        if (!e)
+            return -1;
+        ix->e = e;
+        ix->cap = cap;
+    }
+    int64_t u = arena_put(ix, user), w = arena_put(ix, workspace);
+    if (u < 0 || w < 0)
+        return -1;
+    ix->e[ix->n++] = (struct ix_entry){seq, event_ms, (uint32_t)u, (uint32_t)w};
+    return 0;
+}
+
+void spool_index_begin(spool_index_t *ix)
+{
+    ix->begin_n = ix->n;
+    ix->begin_str_len = ix->str_len;
+    ix->begin_last_seq = ix->last_seq;
+    ix->begin_first_ns = ix->first_ns;
+    ix->is_merged = 0;
+}
+
+/* qsort has no context argument: the index being merged, set by merge_table (one thread). */
+static _Thread_local const spool_index_t *sorting;
+static _Thread_local int sorting_table;
+
+static int entry_cmp(const void *a, const void *b)
+{
+    const struct ix_entry *x = &sorting->e[*(const uint32_t *)a];
+    const struct ix_entry *y = &sorting->e[*(const uint32_t *)b];
+    uint32_t kx = sorting_table == IX_USER ? x->user : x->workspace;
+    uint32_t ky = sorting_table == IX_USER ? y->user : y->workspace;
+    int c = strcmp(sorting->str + kx, sorting->str + ky);
+    if (c)
+        return c;
+    if (x->event_ms != y->event_ms)
+        return x->event_ms < y->event_ms ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Inserts the waiting entries of one table, sorted, skipping events pruned before (seq <= hw). */
+static int merge_table(spool_index_t *ix, int table, int64_t hw, uint32_t *order)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < ix->n; i++) {
+        const struct ix_entry *x = &ix->e[i];
+        if (x->seq > hw && (table == IX_USER ? x->user : x->workspace) != NO_STR)
+            order[m++] = (uint32_t)i;
+    }
+    sorting = ix;
+    sorting_table = table;
+    qsort(order, m, sizeof order[0], entry_cmp);
+    sqlite3_stmt *st = ix->insert[table];
+    for (size_t i = 0; i < m; i++) {
+        const struct ix_entry *x = &ix->e[order[i]];
+        sqlite3_bind_text(st, 1, ix->str + (table == IX_USER ? x->user : x->workspace), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, x->event_ms);
+        sqlite3_bind_int64(st, 3, x->seq);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return -1;
+    }
+    return 0;
+}
+
+int spool_index_before_commit(spool_index_t *ix, int is_forced)
+{
+    if (ix->last_seq <= ix->stored_seq)
+        return 0; /* nothing added since the last merge */
+    if (!is_forced && ix->n < SPOOL_INDEX_MERGE_ENTRIES &&
+        util_mono_ns() - ix->first_ns < ix->merge_ns)
+        return 0;
+    int rc = 0;
+    if (ix->n) {
+        uint32_t *order = malloc(ix->n * sizeof *order);
+        if (!order)
+            return -1;
+        int64_t hw = meta_int(ix->db, "seq_hw", 0);
+        for (int t = 0; t < IX_N && rc == 0; t++)
+            rc = merge_table(ix, t, hw, order);
+        free(order);
+    }
+    if (rc == 0)
+        rc = put_index_seq(ix->db, ix->last_seq);
+    if (rc == 0)
+        ix->is_merged = 1;
+    return rc;
+}
+
+void spool_index_committed(spool_index_t *ix)
+{
+    if (!ix->is_merged)
+        return;
+    ix->is_merged = 0;
+    ix->n = 0;
+    ix->str_len = 0;
+    ix->stored_seq = ix->last_seq;
+    ix->first_ns = 0;
+}
+
+void spool_index_rollback(spool_index_t *ix)
+{
+    ix->n = ix->begin_n;
+    ix->str_len = ix->begin_str_len;
+    ix->last_seq = ix->begin_last_seq;
+    ix->first_ns = ix->begin_first_ns;
+    ix->is_merged = 0;
+}
+
+int spool_index_prune(spool_index_t *ix, int64_t upto)
+{
+    static const char *const del[IX_N] = {
+        "DELETE FROM ix_user WHERE (user, event_ms, seq) IN (SELECT user, event_ms, seq FROM "
+        "events WHERE seq <= ?1 AND user IS NOT NULL AND event_ms IS NOT NULL)",
+        "DELETE FROM ix_workspace WHERE (workspace, event_ms, seq) IN (SELECT workspace, "
+        "event_ms, seq FROM events WHERE seq <= ?1 AND workspace IS NOT NULL AND event_ms IS NOT "
+        "NULL)",
+    };
+    for (int t = 0; t < IX_N; t++) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(ix->db, del[t], -1, &st, NULL) != SQLITE_OK)
+            return -1;
+        sqlite3_bind_int64(st, 1, upto);
+        int rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE)
+            return -1;
+    }
+    return 0;
+}
+
+size_t spool_index_pending(const spool_index_t *ix)
+{
+    return ix->n;
+}
+
+void spool_index_free(spool_index_t *ix)
+{
+    if (!ix)
+        return;
+    for (int t = 0; t < IX_N; t++)
+        sqlite3_finalize(ix->insert[t]);
+    free(ix->e);
+    free(ix->str);
+    free(ix);
+}

@@ -1,0 +1,136 @@
+"""ocsf-replay's user and workspace lookups (collector/spool_index.h): entries are merged into ix_user and
+ix_workspace in bulk, so at any moment part of the spool (the tail after meta.index_seq) is only in the events
+table. These tests put the daemon in each state and check that --user / --workspace select exactly the sent
+events (the oracle is what the test sent, replay_common), in event-time order:
+
+- a running collector whose newest events are not merged yet (tail only, then ix plus tail), on many pages;
+- after a clean stop (everything merged), after kill -9 (the tail rebuilt at the next open), and a spool from
+  before the ix tables (the old row-by-row indexes dropped, every event indexed on open);
+- retention: pruned events leave no entries behind, including events pruned before they were merged.
+"""
+
+import os
+import sqlite3
+import time
+
+import harness
+import replay_common as rc
+from harness import scaled
+
+
+def meta_int(spool, key):
+    rows = harness.spool_query(spool, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?", (key,))
+    return rows[0][0] if rows else 0
+
+
+def max_seq(spool):
+    return harness.spool_query(spool, "SELECT coalesce(max(seq), 0) FROM events")[0][0]
+
+
+class ReplayIndexTest(harness.CollectorTestCase):
+
+    def send(self, col, lines):
+        r = harness.run_emit(["--to", col.url("tcp"), "--ack"], input=b"".join(l + b"\n" for l in lines))
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def check_all(self, spool, exp, what):
+        """Every user and workspace filter, alone, combined and with a time window, selects exactly exp's."""
+        users = sorted({e["user"] for e in exp})
+        wss = sorted({e["workspace"] for e in exp})
+        lo = rc.BASE_S * 1000 + 3600 * 1000
+        hi = lo + 4 * 3600 * 1000
+        cases = [(["--user", u], lambda e, u=u: e["user"] == u) for u in users]
+        cases += [(["--workspace", w], lambda e, w=w: e["workspace"] == w) for w in wss]
+        cases.append((["--user", users[1], "--workspace", wss[1]],
+                      lambda e: e["user"] == users[1] and e["workspace"] == wss[1]))
+        cases.append((["--workspace", wss[0], "--since", rc.iso(lo), "--until", rc.iso(hi), "--status", "failure"],
+                      lambda e: e["workspace"] == wss[0] and lo <= e["ms"] < hi and e["status_id"] == 2))
+        for args, pred in cases:
+            r = rc.run_replay(["--spool", spool] + args)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            want = rc.by_time([e for e in exp if pred(e)])
+            self.assertTrue(want, "a case that selects nothing: %s" % args)
+            self.assertEqual(rc.ids_of(r.stdout), want, "%s: %s" % (what, args))
+            r = rc.run_replay(["--spool", spool, "--count"] + args)
+            self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_tail_and_merged_while_running_and_after_kill(self):
+        # entries wait up to a minute here, so each state below holds as long as the test needs it
+        col = self.collector(args=["--index-merge-ms", "60000"])
+        # 5,000 events: pages of 2,000 rows cross the boundary between the ix tables and the tail
+        lines, exp = rc.make_events(5000, prefix="ix")
+        self.send(col, lines[:3000])
+        harness.wait_sink_lines(col.sink_path, 3000, scaled(20))
+        self.assertEqual(meta_int(col.spool, "index_seq"), 0)
+        self.check_all(col.spool, exp[:3000], "everything in the tail")
+        self.assertEqual(col.stop(), 0)  # a clean stop merges what waits
+        self.assertEqual(meta_int(col.spool, "index_seq"), 3000)
+        self.check_all(col.spool, exp[:3000], "everything merged")
+        col.start()
+        self.send(col, lines[3000:])
+        harness.wait_sink_lines(col.sink_path, 5000, scaled(20))
+        self.assertEqual(meta_int(col.spool, "index_seq"), 3000)
+        self.check_all(col.spool, exp, "merged plus a tail of 2,000, on a running collector")
+        # one entry per merged event with a user / workspace
+        self.assertEqual(harness.spool_query(col.spool, "SELECT count(*) FROM ix_user")[0][0], 3000)
+        col.kill9()
+        self.check_all(col.spool, exp, "after kill -9, before the next open")
+        col.start()  # the open indexes the tail the crash left
+        self.assertEqual(meta_int(col.spool, "index_seq"), 5000)
+        self.assertEqual(harness.spool_query(col.spool, "SELECT count(*) FROM ix_workspace")[0][0], 5000)
+        self.check_all(col.spool, exp, "tail rebuilt at open")
+        self.assertEqual(col.stop(), 0)
+
+    def test_merge_interval(self):
+        """With the default interval, entries reach the ix tables within about a second of an idle spool (the
+        writer's once-a-second housekeeping commit carries the merge)."""
+        col = self.collector()
+        lines, exp = rc.make_events(300, prefix="mi")
+        self.send(col, lines)
+        harness.wait_until(lambda: meta_int(col.spool, "index_seq") == 300, scaled(10), what="the merge")
+        self.assertEqual(harness.spool_query(col.spool, "SELECT count(*) FROM ix_user")[0][0], 300)
+        self.check_all(col.spool, exp, "merged by the interval")
+        self.assertEqual(col.stop(), 0)
+
+    def test_spool_from_before_the_ix_tables(self):
+        col = self.collector()
+        lines, exp = rc.make_events(1200, prefix="old")
+        self.send(col, lines)
+        harness.wait_sink_lines(col.sink_path, 1200, scaled(20))
+        self.assertEqual(col.stop(), 0)
+        # as an older collector left it: row-by-row indexes, no ix tables
+        con = sqlite3.connect(col.spool)
+        con.executescript("DROP TABLE ix_user; DROP TABLE ix_workspace; DELETE FROM meta WHERE key = 'index_seq';"
+                          "CREATE INDEX events_workspace_time ON events(workspace, event_ms);"
+                          "CREATE INDEX events_user_time ON events(user, event_ms);")
+        con.close()
+        self.check_all(col.spool, exp, "old spool read as it is")
+        col.start()
+        self.assertEqual(col.stop(), 0)
+        names = {r[0] for r in harness.spool_query(col.spool, "SELECT name FROM sqlite_master")}
+        self.assertIn("ix_user", names)
+        self.assertNotIn("events_user_time", names)
+        self.assertNotIn("events_workspace_time", names)
+        self.assertEqual(meta_int(col.spool, "index_seq"), 1200)
+        self.check_all(col.spool, exp, "old spool after the open that indexed it")
+
+    def test_prune_leaves_no_entries(self):
+        col = self.collector(args=["--retention-s", "0"])
+        lines, exp = rc.make_events(600, prefix="pr")
+        self.send(col, lines[:300])
+        harness.wait_until(lambda: harness.spool_count(col.spool) == 0, scaled(15), what="300 events pruned")
+        time.sleep(1.2)
+        self.send(col, lines[300:])  # merges: entries of the 300 pruned events are skipped, not inserted
+        harness.wait_until(lambda: meta_int(col.spool, "index_seq") >= 300, scaled(10), what="a merge")
+        harness.wait_until(lambda: harness.spool_count(col.spool) == 0, scaled(15), what="600 events pruned")
+        self.assertEqual(col.stop(), 0)
+        for t in ("ix_user", "ix_workspace"):
+            left = harness.spool_query(col.spool, "SELECT count(*) FROM %s k WHERE NOT EXISTS "
+                                                  "(SELECT 1 FROM events e WHERE e.seq = k.seq)" % t)[0][0]
+            self.assertEqual(left, 0, "%s keeps entries of pruned events" % t)
+        r = rc.run_replay(["--spool", col.spool, "--user", exp[0]["user"]])
+        self.assertEqual((r.returncode, r.stdout), (0, b""))
+
+
+if __name__ == "__main__":
+    harness.main()
