@@ -1,11 +1,12 @@
 /*
- * spool_index.c - replay's user and workspace lookups, merged in bulk (contract in spool_index.h).
+ * spool_index.c - replay's user and workspace lookups as posting lists (contract in
+ * spool_index.h).
  *
  * Waiting entries are kept in insertion (seq) order: a fixed-size record per entry plus its two
  * strings in one growing arena, so adding one costs a copy and no allocation in the steady state.
  * A merge sorts two arrays of entry numbers (by user, then by workspace, each then by time and
- * seq) and inserts them with two prepared statements, so each table's B-tree is walked left to
- * right once.
+ * seq) and writes one postings row per run of the same key (at most SPOOL_POSTING_MAX entries):
+ * a few hundred row inserts per merge where an index entry per event cost the writer ~2 us each.
  */
 #include "spool_index.h"
 #include "util.h"
@@ -22,25 +23,24 @@ struct ix_entry {
     uint32_t user, workspace; /* offsets into the arena, NO_STR when none */
 };
 
-enum { IX_USER, IX_WORKSPACE, IX_N };
-
-static const char *const ix_insert_sql[IX_N] = {
-    "INSERT OR IGNORE INTO ix_user(user, event_ms, seq) VALUES(?1, ?2, ?3)",
-    "INSERT OR IGNORE INTO ix_workspace(workspace, event_ms, seq) VALUES(?1, ?2, ?3)",
-};
+enum { IX_USER = SPOOL_POSTING_KIND_USER, IX_WORKSPACE = SPOOL_POSTING_KIND_WORKSPACE, IX_N };
 
 static const char ix_schema_sql[] =
-    "CREATE TABLE IF NOT EXISTS ix_user(user TEXT NOT NULL, event_ms INTEGER NOT NULL,"
-    " seq INTEGER NOT NULL, PRIMARY KEY(user, event_ms, seq)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS ix_workspace(workspace TEXT NOT NULL, event_ms INTEGER NOT NULL,"
-    " seq INTEGER NOT NULL, PRIMARY KEY(workspace, event_ms, seq)) WITHOUT ROWID;"
-    /* the row-by-row indexes these replace (spools written before them) */
+    "CREATE TABLE IF NOT EXISTS postings(id INTEGER PRIMARY KEY, kind INTEGER NOT NULL,"
+    " key TEXT NOT NULL, first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL,"
+    " seq_max INTEGER NOT NULL, n INTEGER NOT NULL, entries BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS postings_key ON postings(kind, key, last_ms);"
+    "CREATE INDEX IF NOT EXISTS postings_seq ON postings(seq_max);"
+    /* what these replace: row-by-row indexes, then (briefly) one table row per event */
     "DROP INDEX IF EXISTS events_user_time;"
-    "DROP INDEX IF EXISTS events_workspace_time;";
+    "DROP INDEX IF EXISTS events_workspace_time;"
+    "DROP TABLE IF EXISTS ix_user;"
+    "DROP TABLE IF EXISTS ix_workspace;";
 
 struct spool_index {
     sqlite3 *db;
-    sqlite3_stmt *insert[IX_N];
+    sqlite3_stmt *insert; /* one postings row */
+    uint8_t *blob;        /* SPOOL_POSTING_MAX entries, encoded */
     struct ix_entry *e;
     size_t n, cap;
     char *str;
@@ -79,85 +79,8 @@ static int put_index_seq(sqlite3 *db, int64_t seq)
     return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
-/* Indexes the events after meta.index_seq straight from the events table. */
-static int catch_up(sqlite3 *db, int64_t *stored, char *err, size_t errlen)
-{
-    static const char *const fill[IX_N] = {
-        "INSERT OR IGNORE INTO ix_user(user, event_ms, seq) SELECT user, event_ms, seq FROM "
-        "events WHERE seq > ?1 AND user IS NOT NULL AND event_ms IS NOT NULL ORDER BY 1, 2, 3",
-        "INSERT OR IGNORE INTO ix_workspace(workspace, event_ms, seq) SELECT workspace, event_ms, "
-        "seq FROM events WHERE seq > ?1 AND workspace IS NOT NULL AND event_ms IS NOT NULL ORDER "
-        "BY 1, 2, 3",
-    };
-    int64_t from = meta_int(db, "index_seq", 0);
-    int64_t last = 0;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT coalesce(max(seq), 0) FROM events", -1, &st, NULL) ==
-            SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        last = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    st = NULL;
-    *stored = from;
-    if (last <= from)
-        return 0;
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        goto fail;
-    for (int t = 0; t < IX_N; t++) {
-        if (sqlite3_prepare_v2(db, fill[t], -1, &st, NULL) != SQLITE_OK)
-            goto fail_txn;
-        sqlite3_bind_int64(st, 1, from);
-        int rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        st = NULL;
-        if (rc != SQLITE_DONE)
-            goto fail_txn;
-    }
-    if (put_index_seq(db, last) < 0 || sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        goto fail_txn;
-    *stored = last;
-    return 0;
-fail_txn:
-    snprintf(err, errlen, "indexing events %lld..%lld for replay: %s", (long long)from + 1,
-             (long long)last, sqlite3_errmsg(db));
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    return -1;
-fail:
-    snprintf(err, errlen, "indexing events for replay: %s", sqlite3_errmsg(db));
-    return -1;
-}
-
-int spool_index_open(sqlite3 *db, int merge_ms, spool_index_t **out, char *err, size_t errlen)
-{
-    char *emsg = NULL;
-    *out = NULL;
-    spool_index_t *ix = calloc(1, sizeof *ix);
-    if (!ix) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    ix->db = db;
-    ix->merge_ns = (uint64_t)(merge_ms > 0 ? merge_ms : SPOOL_INDEX_MERGE_MS) * 1000000u;
-    if (sqlite3_exec(db, ix_schema_sql, NULL, NULL, &emsg) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot create the replay index tables: %s", emsg);
-        sqlite3_free(emsg);
-        goto fail;
-    }
-    for (int t = 0; t < IX_N; t++)
-        if (sqlite3_prepare_v3(db, ix_insert_sql[t], -1, SQLITE_PREPARE_PERSISTENT, &ix->insert[t],
-                               NULL) != SQLITE_OK) {
-            snprintf(err, errlen, "%s", sqlite3_errmsg(db));
-            goto fail;
-        }
-    if (catch_up(db, &ix->stored_seq, err, errlen) < 0)
-        goto fail;
-    ix->last_seq = ix->stored_seq;
-    *out = ix;
-    return 0;
-fail:
-    spool_index_free(ix);
-    return -1;
-}
+static int merge_all(spool_index_t *ix, int64_t hw);
+static void buffer_clear(spool_index_t *ix);
 
 /* Copies s into the arena; its offset, or NO_STR for NULL, or -1 when out of memory. */
 static int64_t arena_put(spool_index_t *ix, const char *s)
@@ -233,7 +156,39 @@ static int entry_cmp(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Inserts the waiting entries of one table, sorted, skipping events pruned before (seq <= hw). */
+static void put_le64(uint8_t *p, int64_t v)
+{
+    uint64_t u = (uint64_t)v;
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(u >> (8 * i));
+}
+
+/* Writes one postings row for order[from..to), entries of one key sorted by (time, seq). */
+static int put_posting(spool_index_t *ix, int kind, const char *key, const uint32_t *order,
+                       size_t from, size_t to)
+{
+    int64_t seq_max = 0;
+    for (size_t i = from; i < to; i++) {
+        const struct ix_entry *x = &ix->e[order[i]];
+        put_le64(ix->blob + 16 * (i - from), x->event_ms);
+        put_le64(ix->blob + 16 * (i - from) + 8, x->seq);
+        if (x->seq > seq_max)
+            seq_max = x->seq;
+    }
+    sqlite3_stmt *st = ix->insert;
+    sqlite3_bind_int(st, 1, kind);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, ix->e[order[from]].event_ms);
+    sqlite3_bind_int64(st, 4, ix->e[order[to - 1]].event_ms);
+    sqlite3_bind_int64(st, 5, seq_max);
+    sqlite3_bind_int64(st, 6, (int64_t)(to - from));
+    sqlite3_bind_blob(st, 7, ix->blob, (int)(16 * (to - from)), SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The postings of one kind for the waiting entries, skipping events pruned before (seq <= hw). */
 static int merge_table(spool_index_t *ix, int table, int64_t hw, uint32_t *order)
 {
     size_t m = 0;
@@ -245,19 +200,42 @@ static int merge_table(spool_index_t *ix, int table, int64_t hw, uint32_t *order
     sorting = ix;
     sorting_table = table;
     qsort(order, m, sizeof order[0], entry_cmp);
-    sqlite3_stmt *st = ix->insert[table];
-    for (size_t i = 0; i < m; i++) {
+    for (size_t i = 0; i < m;) {
         const struct ix_entry *x = &ix->e[order[i]];
-        sqlite3_bind_text(st, 1, ix->str + (table == IX_USER ? x->user : x->workspace), -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, x->event_ms);
-        sqlite3_bind_int64(st, 3, x->seq);
-        int rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
+        const char *key = ix->str + (table == IX_USER ? x->user : x->workspace);
+        size_t j = i + 1;
+        while (j < m && j - i < SPOOL_POSTING_MAX) {
+            const struct ix_entry *y = &ix->e[order[j]];
+            if (strcmp(ix->str + (table == IX_USER ? y->user : y->workspace), key) != 0)
+                break;
+            j++;
+        }
+        if (put_posting(ix, table, key, order, i, j) < 0)
             return -1;
+        i = j;
     }
     return 0;
+}
+
+static int merge_all(spool_index_t *ix, int64_t hw)
+{
+    if (ix->n == 0)
+        return 0;
+    uint32_t *order = malloc(ix->n * sizeof *order);
+    if (!order)
+        return -1;
+    int rc = 0;
+    for (int t = 0; t < IX_N && rc == 0; t++)
+        rc = merge_table(ix, t, hw, order);
+    free(order);
+    return rc;
+}
+
+static void buffer_clear(spool_index_t *ix)
+{
+    ix->n = 0;
+    ix->str_len = 0;
+    ix->first_ns = 0;
 }
 
 int spool_index_before_commit(spool_index_t *ix, int is_forced)
@@ -267,21 +245,98 @@ int spool_index_before_commit(spool_index_t *ix, int is_forced)
     if (!is_forced && ix->n < SPOOL_INDEX_MERGE_ENTRIES &&
         util_mono_ns() - ix->first_ns < ix->merge_ns)
         return 0;
-    int rc = 0;
-    if (ix->n) {
-        uint32_t *order = malloc(ix->n * sizeof *order);
-        if (!order)
-            return -1;
-        int64_t hw = meta_int(ix->db, "seq_hw", 0);
-        for (int t = 0; t < IX_N && rc == 0; t++)
-            rc = merge_table(ix, t, hw, order);
-        free(order);
+    if (merge_all(ix, meta_int(ix->db, "seq_hw", 0)) < 0 || put_index_seq(ix->db, ix->last_seq) < 0)
+        return -1;
+    ix->is_merged = 1;
+    return 0;
+}
+
+/* Indexes the events after meta.index_seq (a crash's tail, an older spool) from the events table,
+ * SPOOL_INDEX_MERGE_ENTRIES at a time, in one transaction. */
+static int catch_up(spool_index_t *ix, char *err, size_t errlen)
+{
+    sqlite3 *db = ix->db;
+    sqlite3_stmt *st = NULL;
+    int64_t from = meta_int(db, "index_seq", 0), last = 0;
+    ix->stored_seq = ix->last_seq = from;
+    if (sqlite3_prepare_v2(db, "SELECT coalesce(max(seq), 0) FROM events", -1, &st, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        last = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (last <= from)
+        return 0;
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT seq, event_ms, user, workspace FROM events WHERE seq > ?1 AND "
+                           "event_ms IS NOT NULL ORDER BY seq",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto fail_txn;
+    sqlite3_bind_int64(st, 1, from);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (spool_index_add(ix, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                            (const char *)sqlite3_column_text(st, 2),
+                            (const char *)sqlite3_column_text(st, 3)) < 0)
+            goto fail_txn;
+        if (ix->n >= SPOOL_INDEX_MERGE_ENTRIES) {
+            if (merge_all(ix, 0) < 0)
+                goto fail_txn;
+            buffer_clear(ix);
+        }
     }
-    if (rc == 0)
-        rc = put_index_seq(ix->db, ix->last_seq);
-    if (rc == 0)
-        ix->is_merged = 1;
-    return rc;
+    if (rc != SQLITE_DONE || merge_all(ix, 0) < 0 || put_index_seq(db, last) < 0 ||
+        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        goto fail_txn;
+    sqlite3_finalize(st);
+    buffer_clear(ix);
+    ix->stored_seq = ix->last_seq = last;
+    return 0;
+fail_txn:
+    snprintf(err, errlen, "indexing events %lld..%lld for replay: %s", (long long)from + 1,
+             (long long)last, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    buffer_clear(ix);
+    return -1;
+fail:
+    snprintf(err, errlen, "indexing events for replay: %s", sqlite3_errmsg(db));
+    return -1;
+}
+
+int spool_index_open(sqlite3 *db, int merge_ms, spool_index_t **out, char *err, size_t errlen)
+{
+    char *emsg = NULL;
+    *out = NULL;
+    spool_index_t *ix = calloc(1, sizeof *ix);
+    if (!ix || !(ix->blob = malloc(16 * SPOOL_POSTING_MAX))) {
+        free(ix);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    ix->db = db;
+    ix->merge_ns = (uint64_t)(merge_ms > 0 ? merge_ms : SPOOL_INDEX_MERGE_MS) * 1000000u;
+    if (sqlite3_exec(db, ix_schema_sql, NULL, NULL, &emsg) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot create the replay postings: %s", emsg);
+        sqlite3_free(emsg);
+        goto fail;
+    }
+    if (sqlite3_prepare_v3(db,
+                           "INSERT INTO postings(kind, key, first_ms, last_ms, seq_max, n, "
+                           "entries) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                           -1, SQLITE_PREPARE_PERSISTENT, &ix->insert, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+        goto fail;
+    }
+    if (catch_up(ix, err, errlen) < 0)
+        goto fail;
+    *out = ix;
+    return 0;
+fail:
+    spool_index_free(ix);
+    return -1;
 }
 
 void spool_index_committed(spool_index_t *ix)
@@ -289,10 +344,8 @@ void spool_index_committed(spool_index_t *ix)
     if (!ix->is_merged)
         return;
     ix->is_merged = 0;
-    ix->n = 0;
-    ix->str_len = 0;
+    buffer_clear(ix);
     ix->stored_seq = ix->last_seq;
-    ix->first_ns = 0;
 }
 
 void spool_index_rollback(spool_index_t *ix)
@@ -306,24 +359,16 @@ void spool_index_rollback(spool_index_t *ix)
 
 int spool_index_prune(spool_index_t *ix, int64_t upto)
 {
-    static const char *const del[IX_N] = {
-        "DELETE FROM ix_user WHERE (user, event_ms, seq) IN (SELECT user, event_ms, seq FROM "
-        "events WHERE seq <= ?1 AND user IS NOT NULL AND event_ms IS NOT NULL)",
-        "DELETE FROM ix_workspace WHERE (workspace, event_ms, seq) IN (SELECT workspace, "
-        "event_ms, seq FROM events WHERE seq <= ?1 AND workspace IS NOT NULL AND event_ms IS NOT "
-        "NULL)",
-    };
-    for (int t = 0; t < IX_N; t++) {
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(ix->db, del[t], -1, &st, NULL) != SQLITE_OK)
-            return -1;
-        sqlite3_bind_int64(st, 1, upto);
-        int rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (rc != SQLITE_DONE)
-            return -1;
-    }
-    return 0;
+    /* a row whose entries are all pruned goes; one that still covers a kept event stays, and
+     * readers skip its pruned entries (their events are gone) */
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(ix->db, "DELETE FROM postings WHERE seq_max <= ?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, upto);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 size_t spool_index_pending(const spool_index_t *ix)
@@ -335,8 +380,8 @@ void spool_index_free(spool_index_t *ix)
 {
     if (!ix)
         return;
-    for (int t = 0; t < IX_N; t++)
-        sqlite3_finalize(ix->insert[t]);
+    sqlite3_finalize(ix->insert);
+    free(ix->blob);
     free(ix->e);
     free(ix->str);
     free(ix);

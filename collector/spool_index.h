@@ -1,29 +1,33 @@
 /*
- * spool_index.h - ocsf-replay's user and workspace lookups, maintained in bulk.
+ * spool_index.h - ocsf-replay's user and workspace lookups, written in bulk as posting lists.
  *
  * Why: SQLite indexes on events(user, event_ms) and events(workspace, event_ms) are updated row by
  * row, and each commit touched the newest leaf of every active user and workspace: ~600 pages of
  * 16 KiB per commit for 300 users, rewritten to the WAL and checkpointed again by every commit,
- * which halved the writer's rate. Here the entries wait in memory and are inserted sorted, once
- * per merge interval (index_merge_ms, default SPOOL_INDEX_MERGE_MS) or SPOOL_INDEX_MERGE_ENTRIES,
- * inside a regular commit: the same leaves
- * are written once per merge instead of once per commit.
+ * which halved the writer's rate; an index table with one row per event, filled in bulk, still
+ * cost ~2 us of writer CPU per event. Here the entries wait in memory and, once per merge interval
+ * (index_merge_ms, default SPOOL_INDEX_MERGE_MS) or SPOOL_INDEX_MERGE_ENTRIES, inside a regular
+ * commit, become one row per user and per workspace: the (event_ms, seq) pairs of that key,
+ * sorted, packed in a blob.
  *
- * Tables (created on a read-write open; an older spool's two row-by-row indexes are dropped):
- *   ix_user(user, event_ms, seq)            PRIMARY KEY, WITHOUT ROWID
- *   ix_workspace(workspace, event_ms, seq)  PRIMARY KEY, WITHOUT ROWID
- *   meta.index_seq                          every event with seq <= index_seq that has an
- *                                           event_ms and a user (workspace) is in ix_user
- *                                           (ix_workspace), unless pruned
+ * Table (created on a read-write open; older spools' indexes are dropped):
+ *   postings(id, kind 0 user | 1 workspace, key, first_ms, last_ms, seq_max, n, entries BLOB)
+ *       entries: n x (event_ms i64 LE, seq i64 LE), sorted by (event_ms, seq), n <=
+ *       SPOOL_POSTING_MAX; first_ms/last_ms the first and last event_ms; indexes
+ *       (kind, key, last_ms) for readers and (seq_max) for the prune
+ *   meta.index_seq
+ *       every event with seq <= index_seq that has an event_ms and a user (workspace) is in a
+ *       postings row of that user (workspace), unless pruned
  *
- * Readers (ocsf-replay) take events with seq <= index_seq from the ix tables and the rest, the
- * tail not merged yet, from the events table itself (a rowid range), in one snapshot.
+ * Readers (ocsf-replay) take the entries with seq <= index_seq from the postings and the events
+ * after it, the tail not merged yet, from the events table itself (a rowid range), in one
+ * snapshot; an entry whose event is gone (pruned) is skipped.
  *
  * Transactions: entries added in a transaction are part of it; spool_index_rollback() forgets
  * them (and undoes a merge made in it), spool_index_committed() drops what a commit merged. After
- * a crash the tail is rebuilt from the events table at the next read-write open. Pruned events'
- * entries are deleted with them; entries of events pruned before they were merged are skipped by
- * the merge (seq <= meta.seq_hw).
+ * a crash the tail is rebuilt from the events table at the next read-write open. A prune deletes
+ * the rows whose entries are all pruned (seq_max); entries of events pruned before they were
+ * merged are skipped by the merge (seq <= meta.seq_hw).
  *
  * One spool_index_t per read-write connection, used by the thread that owns it.
  */
@@ -33,8 +37,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SPOOL_INDEX_MERGE_MS      1000
-#define SPOOL_INDEX_MERGE_ENTRIES 65536
+#define SPOOL_INDEX_MERGE_MS         1000
+#define SPOOL_INDEX_MERGE_ENTRIES    65536
+#define SPOOL_POSTING_MAX            4096 /* entries per postings row */
+#define SPOOL_POSTING_KIND_USER      0
+#define SPOOL_POSTING_KIND_WORKSPACE 1
 
 struct sqlite3;
 typedef struct spool_index spool_index_t;

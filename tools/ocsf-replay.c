@@ -296,9 +296,9 @@ static int parse_args(int argc, char **argv, args_t *a, char *err, size_t errlen
 typedef struct spool_src {
     sqlite3 *db;
     char path[4096];
-    /* the user/workspace tables (collector/spool_index.h): events with seq <= ix_seq are found
-     * there, the rest (not merged yet) in the events table; has_ix 0 for a spool the collector
-     * has not opened since they exist (its events are then filtered without an index) */
+    /* the user/workspace postings (collector/spool_index.h): events with seq <= ix_seq are
+     * listed there, the rest (not merged yet) are found in the events table; has_ix 0 for a
+     * spool the collector has not opened since they exist (then filtered without an index) */
     int has_ix;
     int64_t ix_seq;
 } spool_src_t;
@@ -353,13 +353,14 @@ static int spool_src_open(spool_src_t *s, const char *path, char *err, size_t er
         goto out;
     }
     s->has_ix = spool_sql_int(s->db,
-                              "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
-                              "('ix_user', 'ix_workspace')",
-                              0) == 2;
-    s->ix_seq =
-        s->has_ix ? spool_sql_int(
-                        s->db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'index_seq'", 0)
-                  : 0;
+                              "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = "
+                              "'postings'",
+                              0) == 1;
+    s->ix_seq = s->has_ix ? spool_sql_int(s->db,
+                                          "SELECT CAST(value AS INTEGER) FROM meta WHERE key = "
+                                          "'index_seq'",
+                                          0)
+                          : 0;
     rc = 0;
 out:
     sqlite3_finalize(q);
@@ -376,54 +377,48 @@ static void spool_src_close(spool_src_t *s)
     sqlite3_close(s->db);
 }
 
-enum { W_ALL, W_NO_USER = 1, W_NO_WORKSPACE = 2, W_NO_TIME_INDEX = 4 };
+enum { W_ALL, W_NO_USER = 1, W_NO_WORKSPACE = 2 };
 
-/* The WHERE clause for the column filters (named parameters bound by bind_filter). Columns get
- * `prefix` ("e." in a join); `flags` leave out the filter the ix table already applied, or keep
- * SQLite off the time index (unary +: the tail of a spool is a rowid range, not a time range). */
-static void build_where(const replay_filter_t *f, const char *prefix, int flags, char *sql,
-                        size_t len)
+/* The WHERE clause for the column filters (named parameters bound by bind_filter); `flags` leave
+ * out the filter the postings already applied. */
+static void build_where(const replay_filter_t *f, int flags, char *sql, size_t len)
 {
     size_t o = 0;
-    const char *p = prefix, *plus = flags & W_NO_TIME_INDEX ? "+" : "";
 #define ADD(...) (o += (size_t)snprintf(sql + o, o < len ? len - o : 0, __VA_ARGS__))
-    ADD(" %sseq <= :hw", p);
+    ADD(" seq <= :hw");
     if (f->user[0] && !(flags & W_NO_USER))
-        ADD(" AND %suser = :user", p);
+        ADD(" AND user = :user");
     if (f->workspace[0] && !(flags & W_NO_WORKSPACE))
-        ADD(" AND %sworkspace = :ws", p);
+        ADD(" AND workspace = :ws");
     if (f->n_classes) {
-        ADD(" AND %sclass_uid IN (", p);
+        ADD(" AND class_uid IN (");
         for (int i = 0; i < f->n_classes; i++)
             ADD("%s%d", i ? "," : "", f->classes[i]);
         ADD(")");
     }
     if (f->activity_id >= 0)
-        ADD(" AND %sactivity_id = :act", p);
+        ADD(" AND activity_id = :act");
     if (f->status_id >= 0)
-        ADD(" AND %sstatus_id = :st", p);
+        ADD(" AND status_id = :st");
     if (f->until_ms != INT64_MAX)
-        ADD(" AND %s%sevent_ms < :until", plus, p);
+        ADD(" AND event_ms < :until");
 #undef ADD
 }
 
-/* With a user or workspace filter on a spool that has the ix tables: which table, its column and
- * the filter that goes on the events rows instead; NULL otherwise. */
-static const char *ix_table(const spool_src_t *s, const replay_filter_t *f, const char **col,
-                            const char **param, int *flags)
+/* With a user or workspace filter on a spool that has postings: which kind (0 user, 1 workspace),
+ * its key, and the filter left for the events rows; -1 otherwise (plain SQL on the events). */
+static int ix_kind(const spool_src_t *s, const replay_filter_t *f, const char **key, int *flags)
 {
     if (!s->has_ix || (!f->user[0] && !f->workspace[0]))
-        return NULL;
+        return -1;
     if (f->user[0]) {
-        *col = "user";
-        *param = ":user";
+        *key = f->user;
         *flags = W_NO_USER;
-        return "ix_user";
+        return 0;
     }
-    *col = "workspace";
-    *param = ":ws";
+    *key = f->workspace;
     *flags = W_NO_WORKSPACE;
-    return "ix_workspace";
+    return 1;
 }
 
 static int bind_name(sqlite3_stmt *q, const char *name)
@@ -431,7 +426,7 @@ static int bind_name(sqlite3_stmt *q, const char *name)
     return sqlite3_bind_parameter_index(q, name);
 }
 
-static void bind_filter(sqlite3_stmt *q, const replay_filter_t *f, int64_t hw, int64_t ix_seq)
+static void bind_filter(sqlite3_stmt *q, const replay_filter_t *f, int64_t hw)
 {
     sqlite3_bind_int64(q, bind_name(q, ":hw"), hw);
     if (f->user[0])
@@ -444,48 +439,31 @@ static void bind_filter(sqlite3_stmt *q, const replay_filter_t *f, int64_t hw, i
         sqlite3_bind_int(q, bind_name(q, ":st"), f->status_id);
     if (f->until_ms != INT64_MAX)
         sqlite3_bind_int64(q, bind_name(q, ":until"), f->until_ms);
-    if (bind_name(q, ":ixseq"))
-        sqlite3_bind_int64(q, bind_name(q, ":ixseq"), ix_seq);
 }
 
 #define SELECT_COLS                                                                                \
     "SELECT seq, received_ms, event_ms, class_uid, activity_id, status_id, user, workspace, body " \
     "FROM events WHERE"
 
-#define IX_SELECT_COLS                                                                             \
-    "SELECT k.seq, e.received_ms, k.event_ms, e.class_uid, e.activity_id, e.status_id, e.user, "   \
-    "e.workspace, e.body "
-
-/* The two page queries: phase 0, events without a time (seq order); phase 1, events in time order
- * from (:lo_ms, :lo_seq) on. With a user or workspace filter and the ix tables, phase 1 merges
- * two sorted halves (SQLite's MERGE (UNION ALL), so a page reads only its rows): the ix table's
- * range joined to the events up to :ixseq, and the tail after it, a rowid range. */
+/* The page queries: phase 0, events without a time (seq order); phase 1, events in time order
+ * from (:lo_ms, :lo_seq) on; or, with postings (ix_kind >= 0), phase 1 reads the listed events
+ * one by one (:seq), with the other column filters. */
 static int prepare_pages(spool_src_t *s, const replay_filter_t *f, sqlite3_stmt **q0,
                          sqlite3_stmt **q1, char *err, size_t errlen)
 {
-    char where[1024], sql[4096];
-    const char *col, *param;
+    char where[1024], sql[2048];
+    const char *key = NULL;
     int flags = 0;
-    const char *ix = ix_table(s, f, &col, &param, &flags);
-    build_where(f, "", W_ALL, where, sizeof where);
+    int kind = ix_kind(s, f, &key, &flags);
+    build_where(f, W_ALL, where, sizeof where);
     snprintf(sql, sizeof sql,
              SELECT_COLS "%s AND event_ms IS NULL AND seq > :lo_seq ORDER BY seq LIMIT %d", where,
              REPLAY_PAGE);
     if (sqlite3_prepare_v2(s->db, sql, -1, q0, NULL) != SQLITE_OK)
         goto fail;
-    if (ix) {
-        char where_e[1024], where_tail[1024];
-        build_where(f, "e.", flags, where_e, sizeof where_e);
-        build_where(f, "", W_NO_TIME_INDEX, where_tail, sizeof where_tail);
-        snprintf(sql, sizeof sql,
-                 IX_SELECT_COLS "FROM %s k JOIN events e ON e.seq = k.seq WHERE k.%s = %s AND "
-                                "k.seq <= :ixseq AND k.event_ms >= :lo_ms AND (k.event_ms > :lo_ms "
-                                "OR k.seq > :lo_seq)%s AND%s "
-                                "UNION ALL " SELECT_COLS "%s AND seq > :ixseq AND +event_ms >= "
-                                ":lo_ms AND (event_ms > :lo_ms OR seq > :lo_seq) "
-                                "ORDER BY 3, 1 LIMIT %d",
-                 ix, col, param, f->until_ms != INT64_MAX ? " AND k.event_ms < :until" : "",
-                 where_e, where_tail, REPLAY_PAGE);
+    if (kind >= 0) {
+        build_where(f, flags, where, sizeof where);
+        snprintf(sql, sizeof sql, SELECT_COLS "%s AND seq = :seq", where);
     } else {
         snprintf(sql, sizeof sql,
                  SELECT_COLS "%s AND event_ms >= :lo_ms AND (event_ms > :lo_ms OR seq > :lo_seq) "
@@ -500,39 +478,51 @@ fail:
     return -1;
 }
 
+/* The listed events of the filter's user or workspace (replay_postings.c). */
+static int spool_src_candidates(spool_src_t *s, const replay_filter_t *f, int64_t hw,
+                                replay_cand_t **out, size_t *n, char *err, size_t errlen)
+{
+    const char *key = NULL;
+    int flags = 0;
+    int kind = ix_kind(s, f, &key, &flags);
+    char why[1024];
+    if (replay_postings_collect(s->db, kind, key, f->since_ms, f->until_ms, s->ix_seq, hw, out, n,
+                                why, sizeof why) < 0) {
+        snprintf(err, errlen, "spool %s: %s", s->path, why);
+        return -1;
+    }
+    return 0;
+}
+
 static int64_t col_or(sqlite3_stmt *q, int i, int64_t dflt)
 {
     return sqlite3_column_type(q, i) == SQLITE_NULL ? dflt : sqlite3_column_int64(q, i);
 }
 
-/* How many rows the column filters select (for the progress bar), -1 on error. With the ix
- * tables, events without a time are not counted (an estimate). */
+/* How many rows the column filters select (for the progress bar), -1 on error. With postings,
+ * how many events the user or workspace has in the window (an estimate: the other filters and
+ * events without a time are not counted). */
 static int64_t spool_src_estimate(spool_src_t *s, const replay_filter_t *f, int64_t hw)
 {
-    char where[1024], sql[3072];
+    char where[1024], sql[1400];
     sqlite3_stmt *q = NULL;
     int64_t n = -1;
-    const char *col, *param;
+    const char *key = NULL;
     int flags = 0;
-    const char *ix = ix_table(s, f, &col, &param, &flags);
-    const char *since = f->since_ms != INT64_MIN ? " AND event_ms >= :lo_ms" : "";
-    build_where(f, "", W_ALL, where, sizeof where);
-    if (ix) {
-        char where_e[1024], where_tail[1024];
-        build_where(f, "e.", flags, where_e, sizeof where_e);
-        build_where(f, "", W_NO_TIME_INDEX, where_tail, sizeof where_tail);
-        snprintf(sql, sizeof sql,
-                 "SELECT (SELECT count(*) FROM %s k JOIN events e ON e.seq = k.seq WHERE k.%s = %s "
-                 "AND k.seq <= :ixseq%s%s AND%s) + (SELECT count(*) FROM events WHERE%s AND seq > "
-                 ":ixseq%s)",
-                 ix, col, param, f->since_ms != INT64_MIN ? " AND k.event_ms >= :lo_ms" : "",
-                 f->until_ms != INT64_MAX ? " AND k.event_ms < :until" : "", where_e, where_tail,
-                 f->since_ms != INT64_MIN ? " AND +event_ms >= :lo_ms" : "");
-    } else {
-        snprintf(sql, sizeof sql, "SELECT count(*) FROM events WHERE%s%s", where, since);
+    if (ix_kind(s, f, &key, &flags) >= 0) {
+        replay_cand_t *c = NULL;
+        size_t nc = 0;
+        char err[256];
+        if (spool_src_candidates(s, f, hw, &c, &nc, err, sizeof err) == 0)
+            n = (int64_t)nc;
+        free(c);
+        return n;
     }
+    build_where(f, W_ALL, where, sizeof where);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM events WHERE%s%s", where,
+             f->since_ms != INT64_MIN ? " AND event_ms >= :lo_ms" : "");
     if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) == SQLITE_OK) {
-        bind_filter(q, f, hw, s->ix_seq);
+        bind_filter(q, f, hw);
         if (f->since_ms != INT64_MIN)
             sqlite3_bind_int64(q, bind_name(q, ":lo_ms"), f->since_ms);
         if (sqlite3_step(q) == SQLITE_ROW)
@@ -542,14 +532,13 @@ static int64_t spool_src_estimate(spool_src_t *s, const replay_filter_t *f, int6
     return n;
 }
 
-static int spool_src_explain(spool_src_t *s, const replay_filter_t *f, char *err, size_t errlen)
+/* Prints sql and SQLite's plan for it. 0 or -1. */
+static int explain_one(spool_src_t *s, const char *sql, char *err, size_t errlen)
 {
-    sqlite3_stmt *q0 = NULL, *q1 = NULL, *e = NULL;
+    sqlite3_stmt *e = NULL;
+    char *eqp = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", sql);
     int rc = -1;
-    if (prepare_pages(s, f, &q0, &q1, err, errlen) < 0)
-        goto out;
-    char *eqp = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", sqlite3_sql(q1));
-    printf("%s\n", sqlite3_sql(q1));
+    printf("%s\n", sql);
     if (eqp && sqlite3_prepare_v2(s->db, eqp, -1, &e, NULL) == SQLITE_OK) {
         while (sqlite3_step(e) == SQLITE_ROW)
             printf("  %s\n", (const char *)sqlite3_column_text(e, 3));
@@ -557,11 +546,101 @@ static int spool_src_explain(spool_src_t *s, const replay_filter_t *f, char *err
     } else {
         snprintf(err, errlen, "spool %s: %s", s->path, sqlite3_errmsg(s->db));
     }
-    sqlite3_free(eqp);
-out:
     sqlite3_finalize(e);
+    sqlite3_free(eqp);
+    return rc;
+}
+
+static int spool_src_explain(spool_src_t *s, const replay_filter_t *f, char *err, size_t errlen)
+{
+    sqlite3_stmt *q0 = NULL, *q1 = NULL;
+    const char *key = NULL;
+    int flags = 0, rc = -1;
+    if (prepare_pages(s, f, &q0, &q1, err, errlen) < 0)
+        goto out;
+    /* with postings: the key's rows, then each listed event by seq */
+    if (ix_kind(s, f, &key, &flags) >= 0 && explain_one(s, replay_postings_sql, err, errlen) < 0)
+        goto out;
+    rc = explain_one(s, sqlite3_sql(q1), err, errlen);
+out:
     sqlite3_finalize(q0);
     sqlite3_finalize(q1);
+    return rc;
+}
+
+/* Reads the rows from a row of q (SELECT_COLS order) into ev. */
+static void event_of_row(sqlite3_stmt *q, replay_event_t *ev)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->seq = sqlite3_column_int64(q, 0);
+    ev->received_ms = sqlite3_column_int64(q, 1);
+    ev->event_ms = col_or(q, 2, -1);
+    ev->class_uid = (int)col_or(q, 3, -1);
+    ev->activity_id = (int)col_or(q, 4, -1);
+    ev->status_id = (int)col_or(q, 5, -1);
+    ev->user = (const char *)sqlite3_column_text(q, 6);
+    ev->workspace = (const char *)sqlite3_column_text(q, 7);
+    ev->body = (const char *)sqlite3_column_text(q, 8);
+    ev->len = (size_t)sqlite3_column_bytes(q, 8);
+    if (!ev->body)
+        ev->body = "";
+}
+
+/* Hands ev to the output when the body filters match; 1 when --limit is reached, 0 go on, -1
+ * error. */
+static int event_out(const replay_filter_t *f, replay_event_t *ev, replay_out_t *o, char *err,
+                     size_t errlen)
+{
+    int r = 0;
+    if (replay_filter_match_body(f, ev))
+        r = replay_out_event(o, ev, err, errlen);
+    replay_event_release(ev);
+    if (r < 0)
+        return -1;
+    return f->limit && replay_out_count(o) >= f->limit;
+}
+
+/* One page of listed events (q: by :seq with the other column filters), in one read transaction;
+ * a listed event that is gone (pruned since) or filtered out yields nothing. */
+static int spool_src_listed_page(spool_src_t *s, const replay_filter_t *f, int64_t hw,
+                                 sqlite3_stmt *q, const replay_cand_t *cand, size_t n_cand,
+                                 size_t *next, replay_out_t *o, int64_t *read, int *is_done,
+                                 char *err, size_t errlen)
+{
+    size_t end = *next + REPLAY_PAGE < n_cand ? *next + REPLAY_PAGE : n_cand;
+    int rc = -1;
+    sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL);
+    for (; *next < end; (*next)++) {
+        sqlite3_reset(q);
+        sqlite3_clear_bindings(q);
+        bind_filter(q, f, hw);
+        sqlite3_bind_int64(q, bind_name(q, ":seq"), cand[*next].seq);
+        int step = sqlite3_step(q);
+        if (step == SQLITE_DONE)
+            continue;
+        if (step != SQLITE_ROW) {
+            snprintf(err, errlen, "spool %s: reading events failed: %s%s", s->path,
+                     sqlite3_errmsg(s->db),
+                     step == SQLITE_BUSY ? " (locked by another process; retry)" : "");
+            goto out;
+        }
+        replay_event_t ev;
+        event_of_row(q, &ev);
+        (*read)++;
+        int r = event_out(f, &ev, o, err, errlen);
+        if (r < 0)
+            goto out;
+        if (r > 0) {
+            *is_done = 1;
+            break;
+        }
+    }
+    if (*next >= n_cand)
+        *is_done = 1;
+    rc = 0;
+out:
+    sqlite3_reset(q);
+    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
     return rc;
 }
 
@@ -572,46 +651,45 @@ static int spool_src_run(spool_src_t *s, const replay_filter_t *f, int64_t hw, r
     sqlite3_stmt *q0 = NULL, *q1 = NULL;
     int rc = -1, is_done = 0;
     int64_t lo_ms = f->since_ms != INT64_MIN ? f->since_ms : INT64_MIN, lo_seq = 0;
+    const char *key = NULL;
+    int flags = 0;
+    int is_listed = ix_kind(s, f, &key, &flags) >= 0; /* phase 1 reads listed events by seq */
+    replay_cand_t *cand = NULL;
+    size_t n_cand = 0, next_cand = 0;
     if (prepare_pages(s, f, &q0, &q1, err, errlen) < 0)
         return -1;
+    if (is_listed && spool_src_candidates(s, f, hw, &cand, &n_cand, err, errlen) < 0)
+        goto out;
     /* without a time window, events that have no time come first */
     int phase = f->since_ms == INT64_MIN && f->until_ms == INT64_MAX ? 0 : 1;
     lo_seq = phase == 1 && lo_ms == INT64_MIN ? -1 : 0;
     while (!is_done) {
+        if (phase == 1 && is_listed) {
+            if (spool_src_listed_page(s, f, hw, q1, cand, n_cand, &next_cand, o, read, &is_done,
+                                      err, errlen) < 0)
+                goto out;
+            continue;
+        }
         sqlite3_stmt *q = phase == 0 ? q0 : q1;
         sqlite3_reset(q);
         sqlite3_clear_bindings(q);
-        bind_filter(q, f, hw, s->ix_seq);
+        bind_filter(q, f, hw);
         sqlite3_bind_int64(q, bind_name(q, ":lo_seq"), lo_seq);
         if (phase == 1)
             sqlite3_bind_int64(q, bind_name(q, ":lo_ms"), lo_ms);
         int n = 0, step;
         while ((step = sqlite3_step(q)) == SQLITE_ROW) {
-            replay_event_t ev = {0};
-            ev.seq = sqlite3_column_int64(q, 0);
-            ev.received_ms = sqlite3_column_int64(q, 1);
-            ev.event_ms = col_or(q, 2, -1);
-            ev.class_uid = (int)col_or(q, 3, -1);
-            ev.activity_id = (int)col_or(q, 4, -1);
-            ev.status_id = (int)col_or(q, 5, -1);
-            ev.user = (const char *)sqlite3_column_text(q, 6);
-            ev.workspace = (const char *)sqlite3_column_text(q, 7);
-            ev.body = (const char *)sqlite3_column_text(q, 8);
-            ev.len = (size_t)sqlite3_column_bytes(q, 8);
-            if (!ev.body)
-                ev.body = "";
+            replay_event_t ev;
+            event_of_row(q, &ev);
             n++;
             (*read)++;
             lo_seq = ev.seq;
             if (phase == 1)
                 lo_ms = ev.event_ms;
-            int r = 0;
-            if (replay_filter_match_body(f, &ev))
-                r = replay_out_event(o, &ev, err, errlen);
-            replay_event_release(&ev);
+            int r = event_out(f, &ev, o, err, errlen);
             if (r < 0)
                 goto out;
-            if (f->limit && replay_out_count(o) >= f->limit) {
+            if (r > 0) {
                 is_done = 1;
                 break;
             }
@@ -635,6 +713,7 @@ static int spool_src_run(spool_src_t *s, const replay_filter_t *f, int64_t hw, r
     }
     rc = 0;
 out:
+    free(cand);
     sqlite3_finalize(q0);
     sqlite3_finalize(q1);
     return rc;

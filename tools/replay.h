@@ -129,6 +129,24 @@ int replay_kafka_run(const char *brokers_topic, const replay_filter_t *f, int64_
  * source has no columns. */
 void replay_event_columns_from_body(replay_event_t *ev);
 
+/* ---- the events of one user or workspace (replay_postings.c) ---- */
+
+typedef struct replay_cand {
+    int64_t event_ms, seq;
+} replay_cand_t;
+
+/* The query on the postings table, for --explain. */
+extern const char replay_postings_sql[];
+
+/* The (event_ms, seq) of every event of user (kind 0) or workspace (kind 1) `key` with
+ * since_ms <= event_ms < until_ms and seq <= hw: postings entries up to ix_seq, events after it.
+ * Sorted by (event_ms, seq); *out is the caller's (free). Pruned events may still be listed.
+ * 0, or -1 with err. */
+struct sqlite3;
+int replay_postings_collect(struct sqlite3 *db, int kind, const char *key, int64_t since_ms,
+                            int64_t until_ms, int64_t ix_seq, int64_t hw, replay_cand_t **out,
+                            size_t *n, char *err, size_t errlen);
+
 /* ---- --verify --heads (replay_heads.c) ---- */
 
 typedef struct replay_heads_report {

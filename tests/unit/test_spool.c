@@ -751,13 +751,17 @@ static void test_replay_index(void **state)
     fixture_t *fx = *state;
     spool_t *s = open_rw(fx->path);
     insert_timed(s, 1, 3, 1);
-    assert_int_equal(query_ll(fx->path, "SELECT count(*) FROM ix_user"), 0); /* not due yet */
+    assert_int_equal(query_ll(fx->path, "SELECT coalesce(sum(n), 0) FROM postings WHERE kind = 0"),
+                     0); /* not due yet */
     insert_timed(s, 4, 5, 0);
     insert_timed(s, 4, 5, 1); /* the writer's retry of the rolled-back batch */
     spool_close(s);
-    assert_int_equal(query_ll(fx->path, "SELECT count(*) FROM ix_user"), 5);
-    assert_int_equal(query_ll(fx->path, "SELECT count(*) FROM ix_workspace"), 5);
-    assert_int_equal(query_ll(fx->path, "SELECT count(*) FROM ix_user WHERE user = 'alice'"), 2);
+    assert_int_equal(query_ll(fx->path, "SELECT coalesce(sum(n), 0) FROM postings WHERE kind = 0"),
+                     5);
+    assert_int_equal(query_ll(fx->path, "SELECT coalesce(sum(n), 0) FROM postings WHERE kind = 1"),
+                     5);
+    assert_int_equal(
+        query_ll(fx->path, "SELECT sum(n) FROM postings WHERE kind = 0 AND key = 'alice'"), 2);
     assert_int_equal(query_ll(fx->path, "SELECT value FROM meta WHERE key = 'index_seq'"), 5);
 
     s = open_rw(fx->path);
@@ -766,22 +770,31 @@ static void test_replay_index(void **state)
     assert_int_equal(spool_commit(s), 0);
     insert_timed(s, 6, 7, 1);
     spool_close(s);
-    assert_int_equal(query_ll(fx->path, "SELECT count(*) FROM ix_user"), 5);
-    assert_int_equal(query_ll(fx->path, "SELECT min(seq) FROM ix_workspace"), 3);
+    /* the first merge's rows still cover kept events (3..5): they stay, with the pruned entries */
+    assert_int_equal(query_ll(fx->path, "SELECT coalesce(sum(n), 0) FROM postings WHERE kind = 0"),
+                     7);
+    assert_int_equal(query_ll(fx->path, "SELECT count(*) FROM postings WHERE kind = 1"), 2);
 
     /* a crash before the merge: the entries of 6..7 and index_seq never reached the file */
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
-                                  "DELETE FROM ix_user WHERE seq > 5; DELETE FROM ix_workspace "
-                                  "WHERE seq > 5; UPDATE meta SET value = '5' WHERE key = "
-                                  "'index_seq'",
+                                  "DELETE FROM postings WHERE seq_max > 5; UPDATE meta SET value "
+                                  "= '5' WHERE key = 'index_seq'",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
     s = open_rw(fx->path);
-    assert_int_equal(query_ll(fx->path, "SELECT count(*) FROM ix_user"), 5);
+    assert_int_equal(query_ll(fx->path, "SELECT coalesce(sum(n), 0) FROM postings WHERE kind = 0"),
+                     7);
     assert_int_equal(query_ll(fx->path, "SELECT value FROM meta WHERE key = 'index_seq'"), 7);
+    /* a prune past a row's newest event deletes the row */
+    assert_int_equal(spool_begin(s), 0);
+    assert_int_equal(spool_prune(s, 5, INT64_MAX, 100), 3);
+    assert_int_equal(spool_commit(s), 0);
+    assert_int_equal(query_ll(fx->path, "SELECT coalesce(sum(n), 0) FROM postings WHERE kind = 0"),
+                     2);
+    assert_int_equal(query_ll(fx->path, "SELECT min(seq_max) FROM postings"), 6);
     spool_close(s);
 }
 
