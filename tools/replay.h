@@ -156,6 +156,10 @@ typedef struct replay_heads_report {
     int64_t problems;     /* heads the spool no longer holds (rewritten, deleted, truncated) */
 } replay_heads_report_t;
 
+/* The chain head in one line (NUL-terminated, len bytes without the NUL): the collector's log
+ * line "... chain head seq=S hash=H ..." or a shipped head event {"unmapped":{"chain_head":{"seq":
+ * S,"hash":"H"}}}. 1 with seq and hash, 0 when the line holds none. */
+int replay_heads_parse_line(const char *line, size_t len, int64_t *seq, uint8_t hash[32]);
 /* Looks up every chain head found in file `path` ("-": stdin; log lines "chain head seq=S
  * hash=H" or shipped head events with unmapped.chain_head) in the open spool db, printing one
  * line per head it does not hold. 0 (r says what held), or -1 with err (unreadable file or

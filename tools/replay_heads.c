@@ -27,8 +27,8 @@
 #define HEADS_MAX_LINE  (1 << 20) /* longer lines are not heads: skipped */
 #define HEADS_MAX_PRINT 100
 
-/* A head found in one line: 1 (seq, hash set), 0 none. */
-static int head_of_line(const char *line, size_t len, int64_t *seq, uint8_t hash[CHAIN_HASH_LEN])
+int replay_heads_parse_line(const char *line, size_t len, int64_t *seq,
+                            uint8_t hash[CHAIN_HASH_LEN])
 {
     char point[CHAIN_POINT_LEN + 32] = "";
     const char *log = strstr(line, "chain head seq=");
@@ -112,7 +112,7 @@ int replay_verify_heads(sqlite3 *db, const char *path, replay_heads_report_t *r,
         int64_t seq;
         uint8_t want[CHAIN_HASH_LEN], have[CHAIN_HASH_LEN];
         r->lines++;
-        if (n > HEADS_MAX_LINE || !head_of_line(line, (size_t)n, &seq, want))
+        if (n > HEADS_MAX_LINE || !replay_heads_parse_line(line, (size_t)n, &seq, want))
             continue;
         r->heads++;
         int found = row_hash(st, seq, have);
