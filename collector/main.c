@@ -260,7 +260,8 @@ int main(int argc, char **argv)
         goto fail;
     spool_opts_t so = {.synchronous = synchronous_level(d.cfg.spool_synchronous),
                        .cache_kib = (int)(d.cfg.spool_cache_bytes / 1024),
-                       .index_merge_ms = (int)d.cfg.index_merge_ms};
+                       .index_merge_ms = (int)d.cfg.index_merge_ms,
+                       .is_background_checkpoint = 1};
     if (spool_open(d.cfg.spool, &so, &spool, err, sizeof err) < 0)
         goto fail;
     int64_t last_seq = spool_last_seq(spool);
@@ -277,6 +278,8 @@ int main(int argc, char **argv)
         .max_events = d.cfg.spool_max_events,
         .is_drop_oldest = strcmp(d.cfg.spool_full_policy, "drop_oldest") == 0,
         .chain_head_interval_ms = d.cfg.chain_head_interval_s * 1000,
+        .is_background_checkpoint = so.is_background_checkpoint,
+        .synchronous = so.synchronous,
     };
     if (writer_start(d.loop, spool, &wo, ingest_on_committed, NULL, &d.writer, err, sizeof err) < 0)
         goto fail;

@@ -71,6 +71,7 @@ struct spool {
      * as of spool_begin, which a rollback restores (chain.h) */
     chain_hasher_t *hasher;
     spool_index_t *index; /* read-write connections: replay's user/workspace tables */
+    int wal_frames;       /* the WAL's frames after the last commit (wal hook) */
     int64_t head_seq, saved_seq;
     uint8_t head[CHAIN_HASH_LEN], saved[CHAIN_HASH_LEN];
 };
@@ -241,9 +242,32 @@ int spool_chain_head(spool_t *s, int64_t *seq, uint8_t hash[32])
     return 0;
 }
 
+/* After each commit: how big the WAL is (the owner checkpoints, spool_ckpt.h). */
+static int spool_wal_hook(void *ctx, sqlite3 *db, const char *name, int frames)
+{
+    (void)db;
+    (void)name;
+    ((spool_t *)ctx)->wal_frames = frames;
+    return SQLITE_OK;
+}
+
+int spool_wal_frames(const spool_t *s)
+{
+    return s->wal_frames;
+}
+
+int spool_checkpoint_passive(spool_t *s)
+{
+    int log_frames = 0, done = 0;
+    return sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &done) ==
+                   SQLITE_OK
+               ? 0
+               : -1;
+}
+
 int spool_open(const char *path, const spool_opts_t *opts, spool_t **out, char *err, size_t errlen)
 {
-    static const spool_opts_t defaults = {0, 2, 0, 0};
+    static const spool_opts_t defaults = {0, 2, 0, 0, 0};
     spool_t *s = NULL;
     char *emsg = NULL;
     char sql[256];
@@ -285,8 +309,9 @@ int spool_open(const char *path, const spool_opts_t *opts, spool_t **out, char *
     snprintf(sql, sizeof sql,
              "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=%d;"
              " PRAGMA cache_size=-%d;"
-             " PRAGMA journal_size_limit=67108864; PRAGMA wal_autocheckpoint=4000;",
-             opts->synchronous, opts->cache_kib > 0 ? opts->cache_kib : 65536);
+             " PRAGMA journal_size_limit=67108864; PRAGMA wal_autocheckpoint=%d;",
+             opts->synchronous, opts->cache_kib > 0 ? opts->cache_kib : 65536,
+             opts->is_background_checkpoint ? 0 : 4000);
     if (opts->is_read_only)
         snprintf(sql, sizeof sql, "PRAGMA cache_size=-%d;",
                  opts->cache_kib > 0 ? opts->cache_kib : 8192);
@@ -331,6 +356,9 @@ int spool_open(const char *path, const spool_opts_t *opts, spool_t **out, char *
     }
     if (!opts->is_read_only && spool_chain_open(s, err, errlen) < 0)
         goto fail;
+    /* the hook replaces SQLite's own automatic checkpoint: only when the owner checkpoints */
+    if (!opts->is_read_only && opts->is_background_checkpoint)
+        sqlite3_wal_hook(s->db, spool_wal_hook, s);
     if (!opts->is_read_only &&
         spool_index_open(s->db, opts->index_merge_ms, &s->index, err, errlen) < 0) {
         char msg[512];

@@ -77,6 +77,8 @@ typedef struct spool_opts {
     int cache_kib;      /* page cache size; 0 = default (64 MiB read-write, 8 MiB read-only) */
     int index_merge_ms; /* read-write: replay index entries wait at most this long (spool_index.h);
                            0 = SPOOL_INDEX_MERGE_MS */
+    int is_background_checkpoint; /* read-write: commits never checkpoint; the owner does
+                                     (spool_ckpt.h, spool_wal_frames) */
 } spool_opts_t;
 
 /* Opens (creating when read-write and absent) the spool at path, checks the format version.
@@ -141,6 +143,12 @@ int spool_read_events(spool_t *s, int64_t after, int limit, spool_row_cb cb, voi
  * The writer calls it when commits fail for space: a WAL that ate the disk is the usual cause, and
  * its frames need no new space once the database has free pages. 0 ok, -1 not (yet) possible. */
 int spool_checkpoint(spool_t *s);
+
+/* Read-write connections: frames in the WAL after the last commit (0 once a checkpoint copied it
+ * all and a commit started it again). */
+int spool_wal_frames(const spool_t *s);
+/* A PASSIVE checkpoint on this connection (copies what no reader needs; never waits). 0 or -1. */
+int spool_checkpoint_passive(spool_t *s);
 
 /* Read-write connections: the hash chain's head, (seq, hash) of the newest event this connection
  * wrote (or of the anchor when none), as of the last statement: inside a transaction it includes

@@ -13,6 +13,7 @@
  */
 #include "writer.h"
 #include "chain.h"
+#include "spool_ckpt.h"
 #include "log.h"
 #include "util.h"
 
@@ -34,6 +35,7 @@ struct writer {
     uv_loop_t *loop;
     uv_async_t async;
     spool_t *spool;
+    spool_ckpt_t *ckpt; /* NULL unless is_background_checkpoint */
     writer_opts_t opts;
     writer_done_cb done_cb;
     void *done_ctx;
@@ -311,6 +313,18 @@ static int64_t writer_min_cursor(const struct cursor_slot *cur, int n_cur)
     return m;
 }
 
+/* With background checkpoints: kicks the thread once the WAL is big enough; past the inline
+ * limit the thread is behind, and the writer copies the WAL itself (the price of a commit with
+ * SQLite's automatic checkpoint, as backpressure). */
+static void writer_checkpoint(writer_t *w)
+{
+    int frames = spool_wal_frames(w->spool);
+    if (frames >= SPOOL_CKPT_INLINE_FRAMES)
+        (void)spool_checkpoint_passive(w->spool);
+    else if (frames >= SPOOL_CKPT_KICK_FRAMES)
+        spool_ckpt_kick(w->ckpt);
+}
+
 /* Logs the spool's hash chain head (chain.h): the line a log pipeline keeps, so that a spool
  * edited, cut or deleted later no longer contains a head it logged. `when` says why. */
 static void writer_log_chain_head(writer_t *w, const char *when)
@@ -499,6 +513,8 @@ static void *writer_main(void *arg)
         }
         if (rc == 0 && (batch || had_cursor))
             writer_check_caps(w, batch, cur, n_cur);
+        if (w->ckpt)
+            writer_checkpoint(w);
 
         pthread_mutex_lock(&w->mu);
         if (rc == 0) {
@@ -556,6 +572,11 @@ int writer_start(uv_loop_t *loop, spool_t *spool, const writer_opts_t *opts, wri
         w->opts.commit_max_events = 4096;
     if (w->opts.chain_head_interval_ms <= 0)
         w->opts.chain_head_interval_ms = 60000;
+    if (w->opts.is_background_checkpoint &&
+        spool_ckpt_start(spool_path(spool), w->opts.synchronous, &w->ckpt, err, errlen) < 0) {
+        free(w);
+        return -1;
+    }
     w->done_cb = cb;
     w->done_ctx = ctx;
     w->committed_seq = spool_last_seq(spool);
@@ -582,6 +603,8 @@ void writer_stop(writer_t *w)
     pthread_cond_broadcast(&w->cond_committed);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
+    spool_ckpt_stop(w->ckpt);
+    w->ckpt = NULL;
     writer_async_cb(&w->async); /* hand back the last completions */
 }
 

@@ -46,6 +46,9 @@ typedef struct writer_opts {
     int64_t max_events;      /* cap on undelivered events; 0 none */
     int is_drop_oldest;      /* at a cap, delete the oldest undelivered events instead of full */
     int64_t chain_head_interval_ms; /* log the hash chain head this often (0: 60 s) */
+    int is_background_checkpoint;   /* the spool was opened so (spool_opts_t): WAL checkpoints
+                                       run on a thread of the writer's (spool_ckpt.h) */
+    int synchronous;                /* the spool's, for that thread's connection */
 } writer_opts_t;
 
 /* Takes ownership of spool (closes it at writer_free). Registers a uv_async_t on loop. */
