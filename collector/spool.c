@@ -297,10 +297,10 @@ int spool_open(const char *path, const spool_opts_t *opts, spool_t **out, char *
         goto fail;
     }
     sqlite3_busy_timeout(s->db, 10000);
-    /* 16 KiB pages and a 64 MiB WAL between checkpoints (4000 pages): a page the writer rewrites
-     * in many commits (the table's last page, index leaves) is copied to the database once per
-     * checkpoint, so a longer interval halved the writer's checkpoint reads (README,
-     * Performance). The WAL file is cut back to 64 MiB after a checkpoint. The writer's page cache
+    /* 16 KiB pages. Without is_background_checkpoint, a 64 MiB WAL between checkpoints (4000
+     * pages): a page the writer rewrites in many commits (the table's last page) is copied to the
+     * database once per checkpoint. With it, the owner's thread checkpoints every 16 MiB
+     * (spool_ckpt.h) off the commit path. The WAL file is cut back to 64 MiB. The writer's page cache
      * is 64 MiB unless spool_cache_bytes says otherwise: a commit touches the newest index leaf of
      * every active user and workspace (~10 MiB for 300 of each) besides up to commit_max_events new
      * rows (~12 MiB normalized); with 16 MiB the rows pushed the leaves out and every commit read
