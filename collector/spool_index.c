@@ -31,11 +31,9 @@ static const char ix_schema_sql[] =
     " seq_max INTEGER NOT NULL, n INTEGER NOT NULL, entries BLOB NOT NULL);"
     "CREATE INDEX IF NOT EXISTS postings_key ON postings(kind, key, last_ms);"
     "CREATE INDEX IF NOT EXISTS postings_seq ON postings(seq_max);"
-    /* what these replace: row-by-row indexes, then (briefly) one table row per event */
+    /* what these replace: row-by-row indexes on the events */
     "DROP INDEX IF EXISTS events_user_time;"
-    "DROP INDEX IF EXISTS events_workspace_time;"
-    "DROP TABLE IF EXISTS ix_user;"
-    "DROP TABLE IF EXISTS ix_workspace;";
+    "DROP INDEX IF EXISTS events_workspace_time;";
 
 struct spool_index {
     sqlite3 *db;
@@ -78,9 +76,6 @@ static int put_index_seq(sqlite3 *db, int64_t seq)
              (long long)seq);
     return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
-
-static int merge_all(spool_index_t *ix, int64_t hw);
-static void buffer_clear(spool_index_t *ix);
 
 /* Copies s into the arena; its offset, or NO_STR for NULL, or -1 when out of memory. */
 static int64_t arena_put(spool_index_t *ix, const char *s)

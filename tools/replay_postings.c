@@ -110,7 +110,8 @@ int replay_postings_collect(sqlite3 *db, int kind, const char *key, int64_t sinc
         goto fail;
     sqlite3_finalize(st);
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    qsort(c.v, c.n, sizeof c.v[0], cand_cmp);
+    if (c.n > 1)
+        qsort(c.v, c.n, sizeof c.v[0], cand_cmp);
     *out = c.v;
     *n = c.n;
     return 0;
