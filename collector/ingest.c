@@ -791,7 +791,8 @@ static int id_listed(const long *ids, int n, long id)
 
 /* Why this new connection may not stay (NULL: it may): the listener's peer allowlists and the
  * per-peer cap. why is the buffer the reason is written to. */
-static const char *conn_admission(conn_t *c, char *why, size_t whylen)
+/* Why the listener's peer allowlists refuse this connection (NULL: they admit it). */
+static const char *conn_admission_lists(conn_t *c, char *why, size_t whylen)
 {
     listener_t *l = c->l;
     if (l->is_unix && (l->n_uids || l->n_gids) &&
@@ -801,6 +802,14 @@ static const char *conn_admission(conn_t *c, char *why, size_t whylen)
                  c->gid);
         return why;
     }
+    return NULL;
+}
+
+static const char *conn_admission(conn_t *c, char *why, size_t whylen)
+{
+    listener_t *l = c->l;
+    if (conn_admission_lists(c, why, whylen))
+        return why;
     if (l->cfg.max_connections_per_peer > 0) {
         int64_t n = 0;
         for (conn_t *x = l->in->conns; x; x = x->next)
@@ -1212,6 +1221,81 @@ int ingest_reload_tls(ingest_t *in, int *n_reloaded, char *err, size_t errlen)
             continue;
         }
         (*n_reloaded)++;
+    }
+    return rc;
+}
+
+/* Appends "; "-separated text to err. */
+static void err_append(char *err, size_t errlen, const char *text)
+{
+    size_t off = strlen(err);
+    if (off < errlen)
+        snprintf(err + off, errlen - off, "%s%s", off ? "; " : "", text);
+}
+
+int ingest_reload_allowlists(ingest_t *in, const cfg_t *fresh, int *n_changed, char *err,
+                             size_t errlen)
+{
+    char one[2048], why[256];
+    int rc = 0;
+    *n_changed = 0;
+    err[0] = '\0';
+    for (int i = 0; i < in->n_listeners; i++) {
+        listener_t *l = &in->listeners[i];
+        const cfg_listener_t *f = NULL;
+        for (int j = 0; j < fresh->n_listeners && !f; j++)
+            if (strcmp(fresh->listeners[j].url_str, l->cfg.url_str) == 0)
+                f = &fresh->listeners[j];
+        if (!f) {
+            snprintf(one, sizeof one,
+                     "listener %.1200s is not in the configuration any more: it keeps running with "
+                     "its allow lists until a restart",
+                     l->cfg.url_str);
+            err_append(err, errlen, one);
+            rc = -1;
+            continue;
+        }
+        if (strcmp(f->allow_identities, l->cfg.allow_identities) != 0 ||
+            f->n_types_by_identity != l->cfg.n_types_by_identity ||
+            memcmp(f->types_by_identity, l->cfg.types_by_identity, sizeof f->types_by_identity) !=
+                0) {
+            snprintf(one, sizeof one,
+                     "listener %.1200s: allow_identities and allow_types_by_identity change at a "
+                     "restart, not on SIGHUP (the running ones stay)",
+                     l->cfg.url_str);
+            err_append(err, errlen, one);
+            rc = -1;
+        }
+        if (strcmp(f->allow_types, l->cfg.allow_types) == 0 &&
+            strcmp(f->allow_uids, l->cfg.allow_uids) == 0 &&
+            strcmp(f->allow_gids, l->cfg.allow_gids) == 0)
+            continue;
+        cfg_listener_t was = l->cfg;
+        memcpy(l->cfg.allow_types, f->allow_types, sizeof l->cfg.allow_types);
+        memcpy(l->cfg.allow_uids, f->allow_uids, sizeof l->cfg.allow_uids);
+        memcpy(l->cfg.allow_gids, f->allow_gids, sizeof l->cfg.allow_gids);
+        l->n_types = l->n_uids = l->n_gids = 0;
+        if (listener_parse_allowlists(l, one, sizeof one) < 0) {
+            l->cfg = was;
+            l->n_types = l->n_uids = l->n_gids = 0;
+            (void)listener_parse_allowlists(l, why, sizeof why); /* parsed before: cannot fail */
+            err_append(err, errlen, one);
+            rc = -1;
+            continue;
+        }
+        (*n_changed)++;
+        log_info("listener %s: allow_types [%s], allow_uids [%s], allow_gids [%s] (SIGHUP)",
+                 l->cfg.url_str, l->cfg.allow_types, l->cfg.allow_uids, l->cfg.allow_gids);
+        /* a peer the new lists refuse goes now, like one refused at accept */
+        for (conn_t *c = in->conns; c; c = c->next) {
+            if (c->l != l || c->is_closing || c->is_draining)
+                continue;
+            if (conn_admission_lists(c, why, sizeof why)) {
+                log_warn("listener %s: closing %s: %s (allow lists reloaded)", l->cfg.url_str,
+                         c->peer, why);
+                conn_drain(c, 0);
+            }
+        }
     }
     return rc;
 }

@@ -43,6 +43,8 @@ typedef struct daemon {
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t shutdown_timer;
     int is_shutting_down;
+    int argc; /* for SIGHUP: the configuration is read again the same way */
+    char **argv;
 } daemon_t;
 
 static int synchronous_level(const char *mode)
@@ -96,6 +98,8 @@ static void on_shutdown_timeout(uv_timer_t *t)
     uv_stop(d->loop);
 }
 
+static void reload_allowlists(daemon_t *d);
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     daemon_t *d = h->data;
@@ -108,6 +112,7 @@ static void on_signal(uv_signal_t *h, int signum)
             log_info("SIGHUP: TLS certificates reloaded on %d listener%s (open connections keep "
                      "theirs)",
                      n_tls, n_tls == 1 ? "" : "s");
+        reload_allowlists(d);
         if (!d->norm)
             log_info("SIGHUP: normalization is off, nothing to reload; still serving");
         else if (norm_reload(d->norm, err, sizeof err) < 0)
@@ -129,6 +134,26 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_timer_start(&d->shutdown_timer, on_shutdown_timeout, (uint64_t)d->cfg.shutdown_timeout_ms,
                    0);
     ingest_shutdown(d->ingest, on_ingest_drained, d);
+}
+
+/* SIGHUP: the listeners' allow lists from the configuration read again (ingest.h). */
+static void reload_allowlists(daemon_t *d)
+{
+    char err[4096];
+    int n = 0;
+    cfg_t *fresh = calloc(1, sizeof *fresh);
+    if (!fresh) {
+        log_error("SIGHUP: out of memory; the listeners keep their allow lists");
+        return;
+    }
+    int rc = cfg_load(fresh, d->argc, d->argv, err, sizeof err);
+    if (rc != CFG_OK)
+        log_error("SIGHUP: configuration refused, the listeners keep their allow lists: %s", err);
+    else if (ingest_reload_allowlists(d->ingest, fresh, &n, err, sizeof err) < 0)
+        log_warn("SIGHUP: %s", err);
+    if (n > 0)
+        log_info("SIGHUP: allow lists reloaded on %d listener%s", n, n == 1 ? "" : "s");
+    free(fresh);
 }
 
 static void close_walk_cb(uv_handle_t *h, void *arg)
@@ -194,6 +219,8 @@ int main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     jalloc_install(); /* before any jansson use */
+    d.argc = argc;
+    d.argv = argv;
     int rc = cfg_load(&d.cfg, argc, argv, err, sizeof err);
     if (rc == CFG_EXIT_HELP) {
         cfg_print_help(stdout, "ocsf-collector");

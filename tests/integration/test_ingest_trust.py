@@ -8,6 +8,7 @@ os.setgid/os.setuid before it connects, and reports what it saw through a pipe.
 
 import json
 import os
+import signal
 import stat
 import socket
 import time
@@ -137,6 +138,48 @@ class IngestTrustTest(harness.CollectorTestCase):
         self.assertEqual(harness.spool_count(col.spool), 3)
         col.wait_log(r"WARN listener unix://\S+: type broker.session.open not allowed from unix:pid=%d" % pid,
                      scaled(5))
+
+    def test_sighup_reloads_allow_lists(self):
+        """SIGHUP applies a listener's new allow_types to the next line of open connections, and new
+        allow_uids close a connection whose peer they refuse; a bad configuration is refused whole and the old
+        lists keep serving."""
+        path = os.path.join(self.tmp, "agent.sock")
+        os.chmod(self.tmp, 0o755)
+        listen = {"url": "unix://" + path, "socket_mode": "0666", "allow_types": ["tool.*"]}
+        col = self.collector(listen=[], config={"listen": [listen]})
+        cfg_path = os.path.join(self.tmp, "collector.json")
+        c = self.client("unix://" + path)
+        c.send_lines([make_event(0, "a", type="broker.session.open", session="s-1", src_ip="10.1.2.3")])
+        self.assertEqual(len(c.wait_errors(1)), 1)
+        c.wait_ack(1)
+
+        def rewrite(cfg):
+            with open(cfg_path, "w") as f:
+                json.dump(cfg, f)
+            col.send_signal(signal.SIGHUP)
+
+        rewrite({"listen": [dict(listen, allow_types=["tool.*", "broker.*"])]})
+        col.wait_log(r"INFO SIGHUP: allow lists reloaded on 1 listener", scaled(10))
+        c.send_lines([make_event(1, "a", type="broker.session.open", session="s-1", src_ip="10.1.2.3")])
+        c.wait_ack(2)
+        self.assertEqual(len(c.errors), 1, "the same connection now may send broker.*")
+        self.assertEqual(harness.spool_count(col.spool), 1)
+
+        rewrite({"listen": [dict(listen, allow_types=["tool.*", "broker.*"], bogus_key=1)]})
+        col.wait_log(r"ERROR SIGHUP: configuration refused, the listeners keep their allow lists: .*bogus_key",
+                     scaled(10))
+        c.send_lines([make_event(2, "a", type="broker.session.open", session="s-2", src_ip="10.1.2.3")])
+        c.wait_ack(3)
+        self.assertEqual(harness.spool_count(col.spool), 2)
+
+        # a peer the new lists refuse (root, here) is closed; another peer still gets in
+        rewrite({"listen": [dict(listen, allow_uids=[NOBODY])]})
+        col.wait_log(r"WARN listener unix://\S+: closing unix:pid=\d+,uid=0,gid=\d+: peer uid 0 gid \d+ is not in "
+                     r"allow_uids/allow_gids \(allow lists reloaded\)", scaled(10))
+        c.wait_eof(scaled(10))
+        ok, reply = connect_as(path, NOBODY, NOBODY, make_event(3, "nobody", type="tool.exec", cmd_line="ls", process="ls", pid=7) + b"\n", True)
+        self.assertTrue(ok, reply)
+        self.assertIn(b'"ack":1', reply)
 
     def test_max_connections_per_peer(self):
         col = self.collector(listen=[], config={"listen": [{"url": "tcp://127.0.0.1:0",
