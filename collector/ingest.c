@@ -1233,6 +1233,14 @@ static void err_append(char *err, size_t errlen, const char *text)
         snprintf(err + off, errlen - off, "%s%s", off ? "; " : "", text);
 }
 
+/* What a SIGHUP could not apply to listener url: appended to err. */
+static void reload_not_applied(char *err, size_t errlen, const char *url, const char *what)
+{
+    char one[2048];
+    snprintf(one, sizeof one, "listener %.1200s%s", url, what);
+    err_append(err, errlen, one);
+}
+
 int ingest_reload_allowlists(ingest_t *in, const cfg_t *fresh, int *n_changed, char *err,
                              size_t errlen)
 {
@@ -1247,11 +1255,9 @@ int ingest_reload_allowlists(ingest_t *in, const cfg_t *fresh, int *n_changed, c
             if (strcmp(fresh->listeners[j].url_str, l->cfg.url_str) == 0)
                 f = &fresh->listeners[j];
         if (!f) {
-            snprintf(one, sizeof one,
-                     "listener %.1200s is not in the configuration any more: it keeps running with "
-                     "its allow lists until a restart",
-                     l->cfg.url_str);
-            err_append(err, errlen, one);
+            reload_not_applied(err, errlen, l->cfg.url_str,
+                               " is not in the configuration any more: it keeps running with its "
+                               "allow lists until a restart");
             rc = -1;
             continue;
         }
@@ -1259,11 +1265,9 @@ int ingest_reload_allowlists(ingest_t *in, const cfg_t *fresh, int *n_changed, c
             f->n_types_by_identity != l->cfg.n_types_by_identity ||
             memcmp(f->types_by_identity, l->cfg.types_by_identity, sizeof f->types_by_identity) !=
                 0) {
-            snprintf(one, sizeof one,
-                     "listener %.1200s: allow_identities and allow_types_by_identity change at a "
-                     "restart, not on SIGHUP (the running ones stay)",
-                     l->cfg.url_str);
-            err_append(err, errlen, one);
+            reload_not_applied(err, errlen, l->cfg.url_str,
+                               ": allow_identities and allow_types_by_identity change at a "
+                               "restart, not on SIGHUP (the running ones stay)");
             rc = -1;
         }
         if (strcmp(f->allow_types, l->cfg.allow_types) == 0 &&

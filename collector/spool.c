@@ -256,13 +256,15 @@ int spool_wal_frames(const spool_t *s)
     return s->wal_frames;
 }
 
-int spool_checkpoint_passive(spool_t *s)
+static int spool_checkpoint_mode(spool_t *s, int mode)
 {
     int log_frames = 0, done = 0;
-    return sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &done) ==
-                   SQLITE_OK
-               ? 0
-               : -1;
+    return sqlite3_wal_checkpoint_v2(s->db, NULL, mode, &log_frames, &done) == SQLITE_OK ? 0 : -1;
+}
+
+int spool_checkpoint_passive(spool_t *s)
+{
+    return spool_checkpoint_mode(s, SQLITE_CHECKPOINT_PASSIVE);
 }
 
 int spool_open(const char *path, const spool_opts_t *opts, spool_t **out, char *err, size_t errlen)
@@ -300,12 +302,12 @@ int spool_open(const char *path, const spool_opts_t *opts, spool_t **out, char *
     /* 16 KiB pages. Without is_background_checkpoint, a 64 MiB WAL between checkpoints (4000
      * pages): a page the writer rewrites in many commits (the table's last page) is copied to the
      * database once per checkpoint. With it, the owner's thread checkpoints every 16 MiB
-     * (spool_ckpt.h) off the commit path. The WAL file is cut back to 64 MiB. The writer's page cache
-     * is 64 MiB unless spool_cache_bytes says otherwise: a commit touches the newest index leaf of
-     * every active user and workspace (~10 MiB for 300 of each) besides up to commit_max_events new
-     * rows (~12 MiB normalized); with 16 MiB the rows pushed the leaves out and every commit read
-     * them back (3.3 KB per normalized event, 2.0 KB with 64 MiB; normalized/as received 0.67 ->
-     * 0.73 at ocsf-bench's default window). */
+     * (spool_ckpt.h) off the commit path. The WAL file is cut back to 64 MiB. The writer's page
+     * cache is 64 MiB unless spool_cache_bytes says otherwise: a commit touches the newest index
+     * leaf of every active user and workspace (~10 MiB for 300 of each) besides up to
+     * commit_max_events new rows (~12 MiB normalized); with 16 MiB the rows pushed the leaves out
+     * and every commit read them back (3.3 KB per normalized event, 2.0 KB with 64 MiB;
+     * normalized/as received 0.67 -> 0.73 at ocsf-bench's default window). */
     snprintf(sql, sizeof sql,
              "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=%d;"
              " PRAGMA cache_size=-%d;"
@@ -736,7 +738,5 @@ int spool_read_events(spool_t *s, int64_t after, int limit, spool_row_cb cb, voi
 
 int spool_checkpoint(spool_t *s)
 {
-    int log_frames = 0, done = 0;
-    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log_frames, &done);
-    return rc == SQLITE_OK ? 0 : -1;
+    return spool_checkpoint_mode(s, SQLITE_CHECKPOINT_TRUNCATE);
 }

@@ -9,6 +9,7 @@
  * a few hundred row inserts per merge where an index entry per event cost the writer ~2 us each.
  */
 #include "spool_index.h"
+#include "spool.h"
 #include "util.h"
 
 #include <sqlite3.h>
@@ -53,19 +54,8 @@ struct spool_index {
     uint64_t begin_first_ns;
 };
 
-static int64_t meta_int(sqlite3 *db, const char *key, int64_t dflt)
-{
-    sqlite3_stmt *st = NULL;
-    int64_t v = dflt;
-    if (sqlite3_prepare_v2(db, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1", -1, &st,
-                           NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            v = sqlite3_column_int64(st, 0);
-    }
-    sqlite3_finalize(st);
-    return v;
-}
+#define INDEX_SEQ_SQL "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'index_seq'"
+#define SEQ_HW_SQL    "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'seq_hw'"
 
 static int put_index_seq(sqlite3 *db, int64_t seq)
 {
@@ -240,7 +230,8 @@ int spool_index_before_commit(spool_index_t *ix, int is_forced)
     if (!is_forced && ix->n < SPOOL_INDEX_MERGE_ENTRIES &&
         util_mono_ns() - ix->first_ns < ix->merge_ns)
         return 0;
-    if (merge_all(ix, meta_int(ix->db, "seq_hw", 0)) < 0 || put_index_seq(ix->db, ix->last_seq) < 0)
+    if (merge_all(ix, spool_sql_int(ix->db, SEQ_HW_SQL, 0)) < 0 ||
+        put_index_seq(ix->db, ix->last_seq) < 0)
         return -1;
     ix->is_merged = 1;
     return 0;
@@ -252,14 +243,9 @@ static int catch_up(spool_index_t *ix, char *err, size_t errlen)
 {
     sqlite3 *db = ix->db;
     sqlite3_stmt *st = NULL;
-    int64_t from = meta_int(db, "index_seq", 0), last = 0;
+    int64_t from = spool_sql_int(db, INDEX_SEQ_SQL, 0);
+    int64_t last = spool_sql_int(db, "SELECT coalesce(max(seq), 0) FROM events", 0);
     ix->stored_seq = ix->last_seq = from;
-    if (sqlite3_prepare_v2(db, "SELECT coalesce(max(seq), 0) FROM events", -1, &st, NULL) ==
-            SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        last = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    st = NULL;
     if (last <= from)
         return 0;
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)

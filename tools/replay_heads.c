@@ -17,6 +17,7 @@
  */
 #include "chain.h"
 #include "replay.h"
+#include "spool.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -97,12 +98,9 @@ int replay_verify_heads(sqlite3 *db, const char *path, replay_heads_report_t *r,
         snprintf(err, errlen, "the spool's chain anchor (meta chain_base) is unreadable");
         goto done;
     }
-    if (sqlite3_prepare_v2(db, "SELECT coalesce(max(seq), 0) FROM events", -1, &st, NULL) !=
-            SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW)
+    last_seq = spool_sql_int(db, "SELECT coalesce(max(seq), 0) FROM events", -1);
+    if (last_seq < 0)
         goto sql_fail;
-    last_seq = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
     if (sqlite3_prepare_v2(db, "SELECT hash FROM events WHERE seq = ?1", -1, &st, NULL) !=
         SQLITE_OK)
         goto sql_fail;
