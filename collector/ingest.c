@@ -1244,7 +1244,7 @@ static void reload_not_applied(char *err, size_t errlen, const char *url, const 
 int ingest_reload_allowlists(ingest_t *in, const cfg_t *fresh, int *n_changed, char *err,
                              size_t errlen)
 {
-    char one[2048], why[256];
+    char one[2048], why[600];
     int rc = 0;
     *n_changed = 0;
     err[0] = '\0';
@@ -1261,40 +1261,64 @@ int ingest_reload_allowlists(ingest_t *in, const cfg_t *fresh, int *n_changed, c
             rc = -1;
             continue;
         }
-        if (strcmp(f->allow_identities, l->cfg.allow_identities) != 0 ||
-            f->n_types_by_identity != l->cfg.n_types_by_identity ||
-            memcmp(f->types_by_identity, l->cfg.types_by_identity, sizeof f->types_by_identity) !=
-                0) {
-            reload_not_applied(err, errlen, l->cfg.url_str,
-                               ": allow_identities and allow_types_by_identity change at a "
-                               "restart, not on SIGHUP (the running ones stay)");
-            rc = -1;
+        int is_changed = 0;
+        if (l->tls && (strcmp(f->allow_identities, l->cfg.allow_identities) != 0 ||
+                       f->n_types_by_identity != l->cfg.n_types_by_identity ||
+                       memcmp(f->types_by_identity, l->cfg.types_by_identity,
+                              sizeof f->types_by_identity) != 0)) {
+            if (strcmp(f->client_ca, l->cfg.client_ca) != 0)
+                reload_not_applied(err, errlen, l->cfg.url_str,
+                                   ": client_ca changes at a restart, not on SIGHUP, and so do the "
+                                   "allow_identities and allow_types_by_identity that go with it "
+                                   "(the running ones stay)");
+            else if (ingest_tls_ctx_set_identities(l->tls, f, one, sizeof one) < 0)
+                err_append(err, errlen, one);
+            else {
+                /* applied: the table the connections are checked against below */
+                memcpy(l->cfg.allow_identities, f->allow_identities,
+                       sizeof l->cfg.allow_identities);
+                memcpy(l->cfg.types_by_identity, f->types_by_identity,
+                       sizeof l->cfg.types_by_identity);
+                l->cfg.n_types_by_identity = f->n_types_by_identity;
+                is_changed = 1;
+                log_info("listener %s: allow_identities [%s], allow_types_by_identity with %d "
+                         "key%s (SIGHUP)",
+                         l->cfg.url_str, l->cfg.allow_identities, l->cfg.n_types_by_identity,
+                         l->cfg.n_types_by_identity == 1 ? "" : "s");
+            }
+            if (!is_changed)
+                rc = -1;
         }
-        if (strcmp(f->allow_types, l->cfg.allow_types) == 0 &&
-            strcmp(f->allow_uids, l->cfg.allow_uids) == 0 &&
-            strcmp(f->allow_gids, l->cfg.allow_gids) == 0)
-            continue;
-        cfg_listener_t was = l->cfg;
-        memcpy(l->cfg.allow_types, f->allow_types, sizeof l->cfg.allow_types);
-        memcpy(l->cfg.allow_uids, f->allow_uids, sizeof l->cfg.allow_uids);
-        memcpy(l->cfg.allow_gids, f->allow_gids, sizeof l->cfg.allow_gids);
-        l->n_types = l->n_uids = l->n_gids = 0;
-        if (listener_parse_allowlists(l, one, sizeof one) < 0) {
-            l->cfg = was;
+        if (strcmp(f->allow_types, l->cfg.allow_types) != 0 ||
+            strcmp(f->allow_uids, l->cfg.allow_uids) != 0 ||
+            strcmp(f->allow_gids, l->cfg.allow_gids) != 0) {
+            cfg_listener_t was = l->cfg;
+            memcpy(l->cfg.allow_types, f->allow_types, sizeof l->cfg.allow_types);
+            memcpy(l->cfg.allow_uids, f->allow_uids, sizeof l->cfg.allow_uids);
+            memcpy(l->cfg.allow_gids, f->allow_gids, sizeof l->cfg.allow_gids);
             l->n_types = l->n_uids = l->n_gids = 0;
-            (void)listener_parse_allowlists(l, why, sizeof why); /* parsed before: cannot fail */
-            err_append(err, errlen, one);
-            rc = -1;
-            continue;
+            if (listener_parse_allowlists(l, one, sizeof one) < 0) {
+                l->cfg = was;
+                l->n_types = l->n_uids = l->n_gids = 0;
+                (void)listener_parse_allowlists(l, why,
+                                                sizeof why); /* parsed before: cannot fail */
+                err_append(err, errlen, one);
+                rc = -1;
+            } else {
+                is_changed = 1;
+                log_info("listener %s: allow_types [%s], allow_uids [%s], allow_gids [%s] (SIGHUP)",
+                         l->cfg.url_str, l->cfg.allow_types, l->cfg.allow_uids, l->cfg.allow_gids);
+            }
         }
+        if (!is_changed)
+            continue;
         (*n_changed)++;
-        log_info("listener %s: allow_types [%s], allow_uids [%s], allow_gids [%s] (SIGHUP)",
-                 l->cfg.url_str, l->cfg.allow_types, l->cfg.allow_uids, l->cfg.allow_gids);
-        /* a peer the new lists refuse goes now, like one refused at accept */
+        /* a peer the new lists refuse goes now, like one refused at accept or at the handshake */
         for (conn_t *c = in->conns; c; c = c->next) {
             if (c->l != l || c->is_closing || c->is_draining)
                 continue;
-            if (conn_admission_lists(c, why, sizeof why)) {
+            if (conn_admission_lists(c, why, sizeof why) ||
+                (c->tls && !ingest_tls_conn_recheck(c->tls, why, sizeof why))) {
                 log_warn("listener %s: closing %s: %s (allow lists reloaded)", l->cfg.url_str,
                          c->peer, why);
                 conn_drain(c, 0);

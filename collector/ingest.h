@@ -56,12 +56,14 @@ void ingest_shutdown(ingest_t *in, void (*cb)(void *arg), void *arg);
  * them, open ones keep theirs. A listener whose files do not load keeps its old ones (err names
  * it, -1). *n_reloaded counts the listeners that took new files. */
 int ingest_reload_tls(ingest_t *in, int *n_reloaded, char *err, size_t errlen);
-/* SIGHUP: each running listener takes allow_types, allow_uids and allow_gids from `fresh` (the
- * configuration read again, listeners matched by URL); event types are checked against the new
- * lists from the next line on, and unix connections whose peer the new lists refuse are drained
- * and closed. allow_identities / allow_types_by_identity (TLS) change only at a restart. 0, or
- * -1 with err listing what was not applied (a listener gone from the configuration, identity
- * lists changed, a list that does not parse: that listener keeps its old lists). */
+/* SIGHUP: each running listener takes allow_types, allow_uids, allow_gids and (tls://)
+ * allow_identities and allow_types_by_identity from `fresh` (the configuration read again,
+ * listeners matched by URL); event types are checked against the new lists from the next line on,
+ * and a connection whose peer the new lists refuse (unix credentials, or a client certificate
+ * allow_identities no longer names) is drained and closed. 0, or -1 with err listing what was not
+ * applied (a listener gone from the configuration, identity lists changed together with client_ca,
+ * which only a restart changes; a list that does not parse: that listener keeps its old lists).
+ * *n_changed counts the listeners that took new lists. */
 int ingest_reload_allowlists(ingest_t *in, const cfg_t *fresh, int *n_changed, char *err,
                              size_t errlen);
 /* Closes connections that did not finish draining (e.g. a client that never reads). */

@@ -12,9 +12,10 @@
  * allow_identities in the verify callback and for allow_types_by_identity once the handshake is
  * done: the keys a connection's certificate matched are kept as a bit mask, so the per-event check
  * (ingest_tls_type_allowed) is a test of that mask and, only when it is set, fnmatch over the
- * patterns of those keys. Both tables are parsed once from the listener's settings, which are read
- * at start only (SIGHUP re-reads the files, not the config), so a mask stays valid for the life of
- * the context.
+ * patterns of those keys. Both tables are parsed from the listener's settings into one owned
+ * struct (tls_ids); a SIGHUP that changes the settings builds a new one and swaps it in whole, then
+ * the ingest re-checks every open connection against it (ingest_tls_conn_recheck), which recomputes
+ * the connection's mask, so a mask never refers to keys of another table.
  */
 #include "ingest_tls.h"
 #include "util.h"
@@ -38,18 +39,24 @@
 _Static_assert(TLS_MAX_IDENTITIES <= 64, "allow_identities matches are a uint64_t mask");
 _Static_assert(CFG_MAX_IDENTITY_TYPES <= 32, "allow_types_by_identity keys are a uint32_t mask");
 
-struct ingest_tls_ctx {
-    const cfg_listener_t *l; /* borrowed: paths, ciphers, allowlist text */
-    SSL_CTX *ctx;            /* the current one; sessions hold their own reference */
+/* allow_identities and allow_types_by_identity, parsed; every string is its own copy. */
+struct tls_ids {
     char ids_buf[sizeof(((cfg_listener_t *)0)->allow_identities)];
     const char *ids[TLS_MAX_IDENTITIES];
     int n_ids;
-    /* allow_types_by_identity: key k's name (borrowed from l) and its patterns */
+    /* allow_types_by_identity: key k's name and its patterns */
+    char type_names[CFG_MAX_IDENTITY_TYPES][sizeof(((cfg_identity_types_t *)0)->identity)];
     const char *type_ids[CFG_MAX_IDENTITY_TYPES];
     char type_bufs[CFG_MAX_IDENTITY_TYPES][sizeof(((cfg_identity_types_t *)0)->types)];
     const char *types[CFG_MAX_IDENTITY_TYPES][CFG_MAX_IDENTITY_PATTERNS];
     int n_types[CFG_MAX_IDENTITY_TYPES];
     int n_type_ids;
+};
+
+struct ingest_tls_ctx {
+    const cfg_listener_t *l; /* borrowed: paths and ciphers */
+    SSL_CTX *ctx;            /* the current one; sessions hold their own reference */
+    struct tls_ids *ids;     /* owned; replaced whole by ingest_tls_ctx_set_identities */
 };
 
 struct ingest_tls_conn {
@@ -144,9 +151,9 @@ static int tls_verify_cb(int is_ok, X509_STORE_CTX *x)
                      depth, X509_verify_cert_error_string(e));
         return 0;
     }
-    if (depth == 0 && cert && tc->t->n_ids > 0) {
+    if (depth == 0 && cert && tc->t->ids->n_ids > 0) {
         char names[300];
-        if (tls_cert_match(cert, tc->t->ids, tc->t->n_ids, names, sizeof names) == 0) {
+        if (tls_cert_match(cert, tc->t->ids->ids, tc->t->ids->n_ids, names, sizeof names) == 0) {
             snprintf(tc->refusal, sizeof tc->refusal,
                      "client certificate %.200s is not in allow_identities (its names: %.250s)",
                      subject, names);
@@ -214,6 +221,47 @@ fail:
     return NULL;
 }
 
+/* Parses l's allow_identities and allow_types_by_identity into a new table; NULL with err. */
+static struct tls_ids *tls_ids_build(const cfg_listener_t *l, char *err, size_t errlen)
+{
+    struct tls_ids *t = calloc(1, sizeof *t);
+    if (!t) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    util_strlcpy(t->ids_buf, l->allow_identities, sizeof t->ids_buf);
+    for (char *save = NULL, *p = strtok_r(t->ids_buf, ",", &save); p;
+         p = strtok_r(NULL, ",", &save)) {
+        if (t->n_ids == TLS_MAX_IDENTITIES) {
+            snprintf(err, errlen, "listener %s: more than %d allow_identities", l->url_str,
+                     TLS_MAX_IDENTITIES);
+            goto fail;
+        }
+        t->ids[t->n_ids++] = p;
+    }
+    for (int k = 0; k < l->n_types_by_identity && k < CFG_MAX_IDENTITY_TYPES; k++) {
+        const cfg_identity_types_t *e = &l->types_by_identity[k];
+        util_strlcpy(t->type_names[k], e->identity, sizeof t->type_names[k]);
+        t->type_ids[k] = t->type_names[k];
+        util_strlcpy(t->type_bufs[k], e->types, sizeof t->type_bufs[k]);
+        for (char *save = NULL, *p = strtok_r(t->type_bufs[k], ",", &save); p;
+             p = strtok_r(NULL, ",", &save)) {
+            if (t->n_types[k] == CFG_MAX_IDENTITY_PATTERNS) { /* cfg checked it; kept bounded */
+                snprintf(err, errlen,
+                         "listener %s: allow_types_by_identity \"%s\": more than %d patterns",
+                         l->url_str, e->identity, CFG_MAX_IDENTITY_PATTERNS);
+                goto fail;
+            }
+            t->types[k][t->n_types[k]++] = p;
+        }
+        t->n_type_ids++;
+    }
+    return t;
+fail:
+    free(t);
+    return NULL;
+}
+
 int ingest_tls_ctx_new(const cfg_listener_t *l, ingest_tls_ctx_t **out, char *err, size_t errlen)
 {
     ingest_tls_ctx_t *t = calloc(1, sizeof *t);
@@ -223,40 +271,28 @@ int ingest_tls_ctx_new(const cfg_listener_t *l, ingest_tls_ctx_t **out, char *er
         return -1;
     }
     t->l = l;
-    util_strlcpy(t->ids_buf, l->allow_identities, sizeof t->ids_buf);
-    for (char *save = NULL, *p = strtok_r(t->ids_buf, ",", &save); p;
-         p = strtok_r(NULL, ",", &save)) {
-        if (t->n_ids == TLS_MAX_IDENTITIES) {
-            snprintf(err, errlen, "listener %s: more than %d allow_identities", l->url_str,
-                     TLS_MAX_IDENTITIES);
-            free(t);
-            return -1;
-        }
-        t->ids[t->n_ids++] = p;
-    }
-    for (int k = 0; k < l->n_types_by_identity && k < CFG_MAX_IDENTITY_TYPES; k++) {
-        const cfg_identity_types_t *e = &l->types_by_identity[k];
-        t->type_ids[k] = e->identity;
-        util_strlcpy(t->type_bufs[k], e->types, sizeof t->type_bufs[k]);
-        for (char *save = NULL, *p = strtok_r(t->type_bufs[k], ",", &save); p;
-             p = strtok_r(NULL, ",", &save)) {
-            if (t->n_types[k] == CFG_MAX_IDENTITY_PATTERNS) { /* cfg checked it; kept bounded */
-                snprintf(err, errlen,
-                         "listener %s: allow_types_by_identity \"%s\": more than %d patterns",
-                         l->url_str, e->identity, CFG_MAX_IDENTITY_PATTERNS);
-                free(t);
-                return -1;
-            }
-            t->types[k][t->n_types[k]++] = p;
-        }
-        t->n_type_ids++;
-    }
+    t->ids = tls_ids_build(l, err, errlen);
+    if (!t->ids)
+        goto fail;
     t->ctx = tls_ctx_build(l, err, errlen);
-    if (!t->ctx) {
-        free(t);
-        return -1;
-    }
+    if (!t->ctx)
+        goto fail;
     *out = t;
+    return 0;
+fail:
+    free(t->ids);
+    free(t);
+    return -1;
+}
+
+int ingest_tls_ctx_set_identities(ingest_tls_ctx_t *t, const cfg_listener_t *fresh, char *err,
+                                  size_t errlen)
+{
+    struct tls_ids *ids = tls_ids_build(fresh, err, errlen);
+    if (!ids)
+        return -1;
+    free(t->ids);
+    t->ids = ids;
     return 0;
 }
 
@@ -275,6 +311,7 @@ void ingest_tls_ctx_free(ingest_tls_ctx_t *t)
     if (!t)
         return;
     SSL_CTX_free(t->ctx);
+    free(t->ids);
     free(t);
 }
 
@@ -329,7 +366,8 @@ static void tls_establish(ingest_tls_conn_t *tc)
     if (!peer)
         return;
     /* once per connection: the certificate is verified and cannot change (no renegotiation) */
-    tc->type_keys = (uint32_t)tls_cert_match(peer, tc->t->type_ids, tc->t->n_type_ids, NULL, 0);
+    tc->type_keys =
+        (uint32_t)tls_cert_match(peer, tc->t->ids->type_ids, tc->t->ids->n_type_ids, NULL, 0);
     if (X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, tc->cn,
                                   sizeof tc->cn) < 0)
         tc->cn[0] = '\0';
@@ -373,6 +411,29 @@ int ingest_tls_read(ingest_tls_conn_t *tc, char *buf, size_t cap, char *reason, 
     return INGEST_TLS_ERROR;
 }
 
+int ingest_tls_conn_recheck(ingest_tls_conn_t *tc, char *reason, size_t reasonlen)
+{
+    const struct tls_ids *ids = tc->t->ids;
+    /* NULL: no client certificate yet (the verify callback will check it against the new table)
+     * or none asked for */
+    X509 *peer = SSL_get0_peer_certificate(tc->ssl);
+    if (!peer || tc->is_failed)
+        return 1;
+    char names[300];
+    if (ids->n_ids > 0 && tls_cert_match(peer, ids->ids, ids->n_ids, names, sizeof names) == 0) {
+        char subject[256];
+        X509_NAME_oneline(X509_get_subject_name(peer), subject, sizeof subject);
+        snprintf(reason, reasonlen,
+                 "client certificate %.200s is not in allow_identities any more (its names: "
+                 "%.250s)",
+                 subject, names);
+        return 0;
+    }
+    if (tc->is_established)
+        tc->type_keys = (uint32_t)tls_cert_match(peer, ids->type_ids, ids->n_type_ids, NULL, 0);
+    return 1;
+}
+
 int ingest_tls_is_established(const ingest_tls_conn_t *tc)
 {
     return tc->is_established && !tc->is_failed;
@@ -394,8 +455,8 @@ int ingest_tls_type_allowed(const ingest_tls_conn_t *tc, const char *type)
     if (keys == 0)
         return 1;
     for (int k = 0; type && keys; k++, keys >>= 1)
-        for (int i = 0; (keys & 1) && i < tc->t->n_types[k]; i++)
-            if (fnmatch(tc->t->types[k][i], type, 0) == 0)
+        for (int i = 0; (keys & 1) && i < tc->t->ids->n_types[k]; i++)
+            if (fnmatch(tc->t->ids->types[k][i], type, 0) == 0)
                 return 1;
     return 0;
 }

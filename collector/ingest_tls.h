@@ -19,8 +19,11 @@
  *
  * allow_types_by_identity: when the handshake completes, the verified certificate's names are
  * matched (the same way as allow_identities) against its keys, once; ingest_tls_type_allowed()
- * then answers per event from that result. Like allow_identities it is read from the listener's
- * settings at ingest_tls_ctx_new() and not changed by a reload.
+ * then answers per event from that result. Both lists are read from the listener's settings at
+ * ingest_tls_ctx_new(); a SIGHUP replaces them with ingest_tls_ctx_set_identities(), after which
+ * the caller passes every open connection of the listener to ingest_tls_conn_recheck(): one whose
+ * certificate allow_identities no longer admits is to be closed, the others are bound by the new
+ * allow_types_by_identity from their next line on. Handshakes still under way check the new lists.
  *
  * Ownership: a connection's state is owned by the ingest conn_t and freed with
  * ingest_tls_conn_free(). Memory per connection: OpenSSL's own buffers plus the ciphertext of one
@@ -45,6 +48,14 @@ int ingest_tls_ctx_new(const cfg_listener_t *l, ingest_tls_ctx_t **out, char *er
 /* Re-reads the certificate, key and CA files. On failure the old SSL_CTX keeps serving. */
 int ingest_tls_ctx_reload(ingest_tls_ctx_t *t, char *err, size_t errlen);
 void ingest_tls_ctx_free(ingest_tls_ctx_t *t); /* NULL is fine */
+/* SIGHUP: replaces allow_identities and allow_types_by_identity with fresh's (a configuration cfg
+ * already checked; the files and ciphers stay t's). 0, or -1 with err and the old lists kept. */
+int ingest_tls_ctx_set_identities(ingest_tls_ctx_t *t, const cfg_listener_t *fresh, char *err,
+                                  size_t errlen);
+/* After ingest_tls_ctx_set_identities: 1 when the connection may stay (its type binding now comes
+ * from the new allow_types_by_identity), 0 with reason when its client certificate is not in the
+ * new allow_identities (close it). */
+int ingest_tls_conn_recheck(ingest_tls_conn_t *tc, char *reason, size_t reasonlen);
 
 /* A server-side TLS session on the context's current SSL_CTX. NULL on out of memory. */
 ingest_tls_conn_t *ingest_tls_conn_new(ingest_tls_ctx_t *t);

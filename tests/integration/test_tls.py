@@ -1,6 +1,6 @@
 """tls:// listeners end to end: handshakes that must succeed or be refused (with the reason logged), the client
 identity recorded in the stored event, event types bound per client certificate (allow_types_by_identity) and
-its config errors, TLS 1.2 with a configured cipher, a certificate reload (SIGHUP) while connections keep
+its config errors, both lists changed by SIGHUP (open connections re-checked), TLS 1.2 with a configured cipher, a certificate reload (SIGHUP) while connections keep
 sending, and the close_notify a normal close ends with (after the final ack: the client's end of input, the idle
 timeout, shutdown), checked by clients that treat a stream cut without it as an error.
 
@@ -180,7 +180,7 @@ class TlsTest(harness.CollectorTestCase):
                                               ev("relay", 2, "start")], 1)
         self.assertEqual(errs, [refused(3, "workspace.start", "relay")])
 
-        # SIGHUP reloads the files, not the settings: a new connection is bound as before
+        # SIGHUP with the settings unchanged (the files are re-read): a new connection is bound as before
         col.send_signal(signal.SIGHUP)
         col.wait_log(r"SIGHUP: TLS certificates reloaded on 1 listener", scaled(10))
         errs = self.send_expect(port, broker, [ev("broker-2", 0, "apply"), ev("broker-2", 1, "open")], 1)
@@ -205,6 +205,65 @@ class TlsTest(harness.CollectorTestCase):
         dl = harness.spool_dead_letters(col.spool)
         self.assertEqual(len(dl), 9)
         self.assertTrue(all(re.match(r"^type \S+ not allowed from CN=", d["reason"]) for d in dl), dl)
+
+    def test_sighup_reloads_identities(self):
+        """SIGHUP applies new allow_identities and allow_types_by_identity: an open connection whose certificate
+        the new allow_identities leaves out is closed (and a new one is refused at the handshake), another open
+        connection is bound by its new key from its next line on; a change of client_ca is refused (a restart
+        changes it) and the lists in force stay."""
+        listener = {"url": "tls://127.0.0.1:0", "cert_file": self.server_cert, "key_file": self.server_key,
+                    "client_ca": self.pki.cert, "allow_identities": ["broker", "policy-agent"],
+                    "allow_types_by_identity": {"broker": ["broker.*"]}}
+        col = self.collector(config={"listen": [listener]}, listen=[])
+        port = int(col.url("tls").rsplit(":", 1)[1])
+        cfg_path = os.path.join(self.tmp, "collector.json")
+        broker_ctx = self.ctx(*self.pki.issue("broker"))
+        agent_ctx = self.ctx(*self.pki.issue("policy-agent"))
+        apply = make_event(9, "b", type="policy.apply", policy="p")
+
+        def rewrite(**changes):
+            with open(cfg_path, "w") as f:
+                json.dump({"listen": [dict(listener, **changes)]}, f)
+            col.send_signal(signal.SIGHUP)
+
+        broker = tls_util.TlsClient(port, broker_ctx, timeout=scaled(10))
+        agent = tls_util.TlsClient(port, agent_ctx, timeout=scaled(10))
+        try:
+            broker.send_lines([make_event(0, "b", type="broker.session.open", session="s-1", src_ip="10.1.2.3"),
+                               apply])
+            self.assertEqual(broker.wait_errors(1, scaled(10)), [(2, "type policy.apply not allowed from CN=broker")])
+            broker.wait_ack(2, scaled(10))
+            agent.send_lines([make_event(0, "a", type="policy.apply", policy="p")])
+            agent.wait_ack(1, scaled(10))
+
+            rewrite(allow_identities=["broker"], allow_types_by_identity={"broker": ["broker.*", "policy.*"]})
+            col.wait_log(r"INFO listener tls://127\.0\.0\.1:0: allow_identities \[broker\], allow_types_by_identity "
+                         r"with 1 key \(SIGHUP\)", scaled(10))
+            col.wait_log(r"WARN listener tls://\S+: closing 127\.0\.0\.1:\d+: client certificate \S*CN=policy-agent "
+                         r"is not in allow_identities any more \(its names: CN=policy-agent\) \(allow lists "
+                         r"reloaded\)", scaled(10))
+            col.wait_log(r"INFO SIGHUP: allow lists reloaded on 1 listener", scaled(10))
+            self.assertEqual(agent.read_to_close(scaled(10)), [1], "the agent's connection is closed after its ack")
+            # the broker's open connection: policy.* from its next line on
+            broker.send_lines([make_event(1, "b", type="policy.apply", policy="p")])
+            broker.wait_ack(3, scaled(10))
+            self.assertEqual(len(broker.errors), 1)
+            self.assert_refused(col, port, agent_ctx, r"CN=policy-agent.*not in allow_identities")
+
+            # client_ca goes with its lists: a change of it is refused, the lists in force stay
+            rewrite(client_ca=self.other.cert, allow_identities=["broker", "policy-agent"],
+                    allow_types_by_identity={"broker": ["broker.*"]})
+            col.wait_log(r"WARN SIGHUP: listener tls://127\.0\.0\.1:0: client_ca changes at a restart, not on "
+                         r"SIGHUP", scaled(10))
+            broker.send_lines([make_event(2, "b", type="policy.apply", policy="p")])
+            broker.wait_ack(4, scaled(10))
+            self.assertEqual(len(broker.errors), 1, "the reload was refused: policy.* still allowed")
+            self.assert_refused(col, port, agent_ctx, r"CN=policy-agent.*not in allow_identities")
+        finally:
+            broker.close()
+            agent.close()
+        keys = sorted(harness.event_key(b) for b in harness.spool_bodies(col.spool))
+        self.assertEqual(keys, ["a-000000", "b-000000", "b-000001", "b-000002"])
 
     def test_types_by_identity_without_allow_identities(self):
         """Any certificate from client_ca is admitted; a matching one is bound by its key, another one by allow_types
