@@ -495,9 +495,11 @@ static spool_record_t *conn_make_record(conn_t *c, const char *p, size_t len, ch
         json_decref(ocsf);
     } else {
         r = spool_record_new(SPOOL_EVENT, p, len, str);
-        json_t *t = json_object_get(obj, "time");
-        if (r && json_is_integer(t))
-            r->event_ms = json_integer_value(t);
+        /* the event time replay filters and indexes on, converted as the normalizer converts
+         * `time` (RFC 3339, epoch seconds or milliseconds); none when absent or unreadable */
+        long long ms;
+        if (r && norm_time_from_json(json_object_get(obj, "time"), &ms) == 0)
+            r->event_ms = ms;
     }
 out:
     json_decref(obj);

@@ -6,9 +6,11 @@ events (the oracle is what the test sent, replay_common), in event-time order:
 - a running collector whose newest events are not merged yet (tail only, then ix plus tail), on many pages;
 - after a clean stop (everything merged), after kill -9 (the tail rebuilt at the next open), and a spool from
   before the postings (the old row-by-row indexes dropped, every event indexed on open);
-- retention: pruned events leave no entries behind, including events pruned before they were merged.
+- retention: pruned events leave no entries behind, including events pruned before they were merged;
+- an as-received spool (--normalize off): event times converted from the envelope's `time` in each form.
 """
 
+import json
 import os
 import sqlite3
 import time
@@ -95,6 +97,45 @@ class ReplayIndexTest(harness.CollectorTestCase):
         harness.wait_until(lambda: meta_int(col.spool, "index_seq") == 300, scaled(10), what="the merge")
         self.assertEqual(entries(col.spool, 0), 300)
         self.check_all(col.spool, exp, "merged by the interval")
+        self.assertEqual(col.stop(), 0)
+
+    def test_as_received_event_times(self):
+        """--normalize off: the stored event time is the envelope's `time` converted as the normalizer converts it
+        (RFC 3339 with fractions and offsets, epoch seconds or milliseconds), so replay's time, user and
+        workspace lookups work on an as-received spool; an event without a readable time is stored with none and
+        indexed by nothing."""
+        col = self.collector(args=["--normalize", "off"])
+        lines, exp = rc.make_events(60, prefix="ar")
+        forms = [(lambda ms: ms // 1000 * 1000, lambda ms: ms // 1000),  # epoch seconds
+                 (lambda ms: ms, lambda ms: ms),  # epoch milliseconds
+                 (lambda ms: ms, lambda ms: time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000 + 3600))
+                  + ".%03d+01:00" % (ms % 1000))]  # an offset
+        for i in range(0, 60, 4):  # every fourth event: its time in another form
+            conv, form = forms[(i // 4) % len(forms)]
+            ev = json.loads(lines[i])
+            ev["time"] = form(exp[i]["ms"])
+            exp[i]["ms"] = conv(exp[i]["ms"])
+            lines[i] = json.dumps(ev, separators=(",", ":")).encode()
+        untimed = [json.dumps({"type": "tool.call", "id": "nt-%d" % k, "user": "user0@corp.example",
+                               "workspace": "ws-0", **t}, separators=(",", ":")).encode()
+                   for k, t in enumerate([{}, {"time": "yesterday"}, {"time": None}])]
+        self.send(col, lines + untimed)
+        harness.wait_until(lambda: meta_int(col.spool, "index_seq") == 63, scaled(10), what="the merge")
+        got = dict((harness.event_key(b), ms) for b, ms in
+                   harness.spool_query(col.spool, "SELECT body, event_ms FROM events"))
+        self.assertEqual(got, dict([(e["id"], e["ms"]) for e in exp] + [("nt-%d" % k, None) for k in range(3)]))
+        self.assertEqual(entries(col.spool, 0), 60, "events without a time are not indexed")
+        lo = rc.BASE_S * 1000 + 15 * 60 * 1000
+        hi = lo + 20 * 60 * 1000
+        for args, pred in [(["--user", "user1@corp.example"], lambda e: e["user"] == "user1@corp.example"),
+                           (["--workspace", "ws-2", "--since", rc.iso(lo)],
+                            lambda e: e["workspace"] == "ws-2" and e["ms"] >= lo),
+                           (["--since", rc.iso(lo), "--until", rc.iso(hi)], lambda e: lo <= e["ms"] < hi)]:
+            r = rc.run_replay(["--spool", col.spool] + args)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            want = rc.by_time([e for e in exp if pred(e)])
+            self.assertTrue(want)
+            self.assertEqual(rc.ids_of(r.stdout), want, args)
         self.assertEqual(col.stop(), 0)
 
     def test_spool_from_before_the_postings(self):
