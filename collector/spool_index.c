@@ -4,8 +4,10 @@
  *
  * Waiting entries are kept in insertion (seq) order: a fixed-size record per entry plus its two
  * strings in one growing arena, so adding one costs a copy and no allocation in the steady state.
- * A merge sorts two arrays of entry numbers (by user, then by workspace, each then by time and
- * seq) and writes one postings row per run of the same key (at most SPOOL_POSTING_MAX entries):
+ * A merge sorts two arrays of entry numbers (by a 64-bit hash of the user, then of the workspace,
+ * each then by time and seq: integer compares only, the hashes taken once when the entry is added)
+ * and writes one postings row per run of the same key (at most SPOOL_POSTING_MAX entries; two keys
+ * whose hashes collide may interleave, which only splits their runs into more rows):
  * a few hundred row inserts per merge where an index entry per event cost the writer ~2 us each.
  */
 #include "spool_index.h"
@@ -21,6 +23,7 @@
 
 struct ix_entry {
     int64_t seq, event_ms;
+    uint64_t hash[2];         /* of the user and of the workspace (IX_USER, IX_WORKSPACE) */
     uint32_t user, workspace; /* offsets into the arena, NO_STR when none */
 };
 
@@ -67,6 +70,15 @@ static int put_index_seq(sqlite3 *db, int64_t seq)
     return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
+/* FNV-1a, 64 bits: groups equal keys for the merge's sort (not a defence against anything). */
+static uint64_t key_hash(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; s && *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return h;
+}
+
 /* Copies s into the arena; its offset, or NO_STR for NULL, or -1 when out of memory. */
 static int64_t arena_put(spool_index_t *ix, const char *s)
 {
@@ -110,7 +122,8 @@ int spool_index_add(spool_index_t *ix, int64_t seq, int64_t event_ms, const char
     int64_t u = arena_put(ix, user), w = arena_put(ix, workspace);
     if (u < 0 || w < 0)
         return -1;
-    ix->e[ix->n++] = (struct ix_entry){seq, event_ms, (uint32_t)u, (uint32_t)w};
+    ix->e[ix->n++] = (struct ix_entry){
+        seq, event_ms, {key_hash(user), key_hash(workspace)}, (uint32_t)u, (uint32_t)w};
     return 0;
 }
 
@@ -131,11 +144,9 @@ static int entry_cmp(const void *a, const void *b)
 {
     const struct ix_entry *x = &sorting->e[*(const uint32_t *)a];
     const struct ix_entry *y = &sorting->e[*(const uint32_t *)b];
-    uint32_t kx = sorting_table == IX_USER ? x->user : x->workspace;
-    uint32_t ky = sorting_table == IX_USER ? y->user : y->workspace;
-    int c = strcmp(sorting->str + kx, sorting->str + ky);
-    if (c)
-        return c;
+    uint64_t hx = x->hash[sorting_table], hy = y->hash[sorting_table];
+    if (hx != hy)
+        return hx < hy ? -1 : 1;
     if (x->event_ms != y->event_ms)
         return x->event_ms < y->event_ms ? -1 : 1;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
@@ -191,7 +202,8 @@ static int merge_table(spool_index_t *ix, int table, int64_t hw, uint32_t *order
         size_t j = i + 1;
         while (j < m && j - i < SPOOL_POSTING_MAX) {
             const struct ix_entry *y = &ix->e[order[j]];
-            if (strcmp(ix->str + (table == IX_USER ? y->user : y->workspace), key) != 0)
+            if (y->hash[table] != x->hash[table] ||
+                strcmp(ix->str + (table == IX_USER ? y->user : y->workspace), key) != 0)
                 break;
             j++;
         }

@@ -5,9 +5,10 @@ serializes every event (CPU), and what it stores and ships is the OCSF output, ~
 (every later stage: spool writer, WAL checkpoint, sink). ocsf-bench --same-bytes separates them only in
 part: it pads the *input*, so its runs also read and parse the bigger lines.
 
-This benchmark builds a throw-away collector from the source tree with free_norm.patch applied (the
-as-received path stores each event padded to OCSF_BENCH_PAD_TO bytes after parsing it: normalization
-emulated as free, with the normalized output's size) and runs, per round, in rotating order:
+This benchmark builds a throw-away collector from the source tree with free_norm.patch applied (with
+OCSF_BENCH_PAD_TO set, spool_record_new stores each event padded to that many bytes: on the as-received
+path, after the event was parsed as received, that is normalization emulated as free, at the normalized
+output's size) and runs, per round, in rotating order:
   as received | as received, stored padded to the normalized mean line | normalized.
 It prints each round's end-to-end events/s and the ratios, then their geometric means. The ratio
 padded/as-received is the most the real normalized/as-received ratio can reach at this output size.
@@ -48,7 +49,7 @@ def build_patched(tmp):
     r = subprocess.run(["git", "apply", "-p1", PATCH], cwd=src,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if r.returncode != 0:
-        sys.exit("bench-free-norm: %s no longer applies to collector/ingest.c; refresh it "
+        sys.exit("bench-free-norm: %s no longer applies to collector/spool.c; refresh it "
                  "(patch said: %s)" % (PATCH, r.stdout.strip()))
     out = os.path.join(tmp, "build")
     subprocess.run(["cmake", "-S", src, "-B", out, "-DCMAKE_BUILD_TYPE=RelWithDebInfo"],
