@@ -89,6 +89,12 @@ static const cfg_option_t cfg_options[] = {
     {"chain_head_events", OPT_BOOL, OFF(is_chain_head_events), 0, 0, 1, "0", NULL,
      "also store each chain head as an OCSF event (Event Log Activity) that the sinks ship, when "
      "events were committed since the last one (needs normalize on)"},
+    {"metrics_file", OPT_STRING, OFF(metrics_file), SZ(metrics_file), 0, 0, "", "PATH",
+     "write the collector's counters and gauges (events, dead letters by cause, connections, "
+     "sink lag...) to PATH in Prometheus text format, replaced whole every metrics_interval_ms "
+     "(for node_exporter's textfile collector, or cat)"},
+    {"metrics_interval_ms", OPT_INT, OFF(metrics_interval_ms), 0, 100, 3600000, "10000", "MS",
+     "how often the metrics file is rewritten"},
     {"spool_check", OPT_STRING, OFF(spool_check), SZ(spool_check), 0, 0, "quick", "quick|off",
      "integrity check of the spool at start; a damaged spool is moved aside and salvaged"},
     {"spool_max_bytes", OPT_INT, OFF(spool_max_bytes), 0, 0, INT64_C(1) << 50, "0", "N",

@@ -89,7 +89,9 @@ typedef struct cfg {
     int64_t retention_bytes;
     int64_t index_merge_ms;
     int64_t chain_head_interval_s;
-    int is_chain_head_events; /* store chain heads as OCSF events too (chain_event.h) */
+    int is_chain_head_events;        /* store chain heads as OCSF events too (chain_event.h) */
+    char metrics_file[CFG_PATH_MAX]; /* Prometheus text-format snapshot (metrics.h); "" none */
+    int64_t metrics_interval_ms;
     int64_t spool_max_bytes, spool_max_events;
     char spool_full_policy[16];
     char spool_check[8];

@@ -1333,4 +1333,7 @@ int ingest_reload_allowlists(ingest_t *in, const cfg_t *fresh, int *n_changed, c
 void ingest_get_stats(const ingest_t *in, ingest_stats_t *st)
 {
     *st = in->stats;
+    st->open_connections = 0;
+    for (int i = 0; i < in->n_listeners; i++)
+        st->open_connections += (uint64_t)in->listeners[i].n_conns;
 }

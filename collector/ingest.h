@@ -75,6 +75,7 @@ typedef struct ingest_stats {
     uint64_t lines, events, dead_letters, connections, refused_connections;
     uint64_t tls_refused;      /* of refused_connections: failed TLS handshakes */
     uint64_t disallowed_types; /* of dead_letters: types outside allow_types (by identity) */
+    uint64_t open_connections; /* now, over every listener */
 } ingest_stats_t;
 void ingest_get_stats(const ingest_t *in, ingest_stats_t *st);
 

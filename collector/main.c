@@ -15,6 +15,7 @@
 #include "jalloc.h"
 #include "spool_check.h"
 #include "log.h"
+#include "metrics.h"
 #include "norm.h"
 #include "shipper.h"
 #include "spool.h"
@@ -39,6 +40,7 @@ typedef struct daemon {
     int n_shippers;
     ingest_t *ingest;
     chain_event_t *chain_events; /* NULL unless chain_head_events */
+    metrics_t *metrics;          /* NULL unless metrics_file */
     norm_t *norm;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t shutdown_timer;
@@ -347,6 +349,13 @@ int main(int argc, char **argv)
         snprintf(err, sizeof err, "out of memory");
         goto fail;
     }
+    if (d.cfg.metrics_file[0]) {
+        metrics_sources_t ms = {.ingest = d.ingest, .norm = d.norm, .writer = d.writer};
+        if (ensure_parent_dir(d.cfg.metrics_file, err, sizeof err) < 0 ||
+            metrics_start(d.loop, d.cfg.metrics_file, d.cfg.metrics_interval_ms, &ms, &d.metrics,
+                          err, sizeof err) < 0)
+            goto fail_exit2;
+    }
 
     uv_signal_init(d.loop, &d.sig_term);
     uv_signal_init(d.loop, &d.sig_int);
@@ -379,6 +388,9 @@ shutdown:
                   (long long)d.cfg.shutdown_timeout_ms);
     for (int i = 0; i < d.n_shippers; i++)
         shipper_stop(d.shippers[i], (int)d.cfg.shutdown_timeout_ms);
+    metrics_write_now(d.metrics); /* the final figures: every cursor is stored */
+    metrics_stop(d.metrics);
+    d.metrics = NULL;
     if (d.writer) {
         writer_stop(d.writer);
         writer_free(d.writer);

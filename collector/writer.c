@@ -138,6 +138,22 @@ int64_t writer_committed_seq(writer_t *w)
     return s;
 }
 
+void writer_get_stats(writer_t *w, writer_stats_t *st)
+{
+    memset(st, 0, sizeof *st);
+    st->pending_bytes = (int64_t)atomic_load(&w->pending_bytes);
+    st->is_full = atomic_load(&w->is_full);
+    pthread_mutex_lock(&w->mu);
+    st->committed_seq = w->committed_seq;
+    st->dropped_total = w->dropped_total;
+    st->n_cursors = w->n_cursors;
+    for (int i = 0; i < w->n_cursors; i++) {
+        st->cursors[i].name = w->cursors[i].name;
+        st->cursors[i].seq = w->cursors[i].seq;
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
 static void deadline_after_ms(struct timespec *ts, int ms)
 {
     clock_gettime(CLOCK_REALTIME, ts);

@@ -69,6 +69,21 @@ int writer_add_cursor(writer_t *w, const char *sink, int64_t seq);
 void writer_set_cursor(writer_t *w, int index, int64_t seq);
 /* Highest committed event seq. */
 int64_t writer_committed_seq(writer_t *w);
+/* A snapshot for the metrics (any thread): the newest committed seq, bytes waiting, whether a cap
+ * holds ingest back, drop_oldest's drops, and each sink's cursor (names stay valid while w lives).
+ */
+typedef struct writer_stats {
+    int64_t committed_seq;
+    int64_t pending_bytes;
+    int is_full;
+    int64_t dropped_total;
+    int n_cursors;
+    struct {
+        const char *name;
+        int64_t seq;
+    } cursors[WRITER_MAX_CURSORS];
+} writer_stats_t;
+void writer_get_stats(writer_t *w, writer_stats_t *st);
 /* Any thread: the spool's hash chain head (seq and hash of the newest committed event, or the
  * chain's anchor before any; chain.h) as of the last commit. 0, or -1 before the thread ran or
  * without a chain. */

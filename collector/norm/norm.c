@@ -118,10 +118,13 @@ fail:
 int norm_reload(norm_t *n, char *err, size_t errlen)
 {
     struct norm_tables *t = NULL;
-    if (norm_tables_load_dir(n->schema, n->mappings_dir, &t, err, errlen) < 0)
+    if (norm_tables_load_dir(n->schema, n->mappings_dir, &t, err, errlen) < 0) {
+        n->stats.reload_failures++;
         return -1;
+    }
     norm_tables_free(n->tables);
     n->tables = t;
+    n->stats.reloads++;
     return 0;
 }
 

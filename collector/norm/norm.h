@@ -52,6 +52,8 @@ typedef struct norm_stats {
     unsigned long long unknown_type; /* no `type`, or no table entry for it */
     unsigned long long
         invalid; /* conversion errors or validator problems (mapped or pass-through) */
+    unsigned long long reloads;         /* norm_reload() calls that took new tables */
+    unsigned long long reload_failures; /* and those that kept the old ones */
 } norm_stats_t;
 
 /* Loads schema tables from <schemas_dir>/ocsf and every *.json mapping table of mappings_dir (in
