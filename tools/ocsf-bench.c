@@ -2149,9 +2149,10 @@ static int bench_normalize_pairs(struct bench_config *cfg, struct bench_workload
             json_array_append_new(pairs, pair);
         } else {
             printf("pair %llu (%s first): end-to-end events/s as received %.0f, normalized %.0f, "
-                   "ratio %.3f\n",
+                   "ratio %.3f; ack p99 %.1f / %.1f ms\n",
                    (unsigned long long)i + 1, bench_run_key[first],
-                   r[BENCH_AS_RECEIVED].e2e_events_per_s, norm_rate, ratio);
+                   r[BENCH_AS_RECEIVED].e2e_events_per_s, norm_rate, ratio,
+                   r[BENCH_AS_RECEIVED].p99_ms, r[BENCH_NORMALIZED].p99_ms);
             if (kinds == 3)
                 printf("  same bytes: as received padded to %llu bytes %.0f, normalized/padded "
                        "%.3f\n",
