@@ -1302,8 +1302,8 @@ int ingest_reload_allowlists(ingest_t *in, const cfg_t *fresh, int *n_changed, c
             if (listener_parse_allowlists(l, one, sizeof one) < 0) {
                 l->cfg = was;
                 l->n_types = l->n_uids = l->n_gids = 0;
-                (void)listener_parse_allowlists(l, why,
-                                                sizeof why); /* parsed before: cannot fail */
+                /* the old lists parsed before: this cannot fail */
+                (void)listener_parse_allowlists(l, why, sizeof why);
                 err_append(err, errlen, one);
                 rc = -1;
             } else {

@@ -57,8 +57,8 @@ struct writer {
     int n_cursors;
     int is_cursor_dirty;
     atomic_size_t pending_bytes;
-    atomic_int is_full;    /* at a cap with the block policy (see writer_check_caps) */
-    int64_t dropped_total; /* undelivered events deleted by the drop_oldest policy */
+    atomic_int is_full;         /* at a cap with the block policy (see writer_check_caps) */
+    atomic_llong dropped_total; /* undelivered events deleted by drop_oldest (read by metrics) */
     int64_t drop_unlogged, drop_first, drop_last; /* drops not logged yet, and their seqs */
     uint64_t drop_logged_ns;
 };
@@ -143,9 +143,9 @@ void writer_get_stats(writer_t *w, writer_stats_t *st)
     memset(st, 0, sizeof *st);
     st->pending_bytes = (int64_t)atomic_load(&w->pending_bytes);
     st->is_full = atomic_load(&w->is_full);
+    st->dropped_total = atomic_load(&w->dropped_total);
     pthread_mutex_lock(&w->mu);
     st->committed_seq = w->committed_seq;
-    st->dropped_total = w->dropped_total;
     st->n_cursors = w->n_cursors;
     for (int i = 0; i < w->n_cursors; i++) {
         st->cursors[i].name = w->cursors[i].name;
@@ -370,7 +370,7 @@ static void writer_log_drops(writer_t *w, int is_forced)
     log_warn("spool full (spool_full_policy drop_oldest): dropped %lld undelivered events, seq "
              "%lld..%lld (%lld dropped since start)",
              (long long)w->drop_unlogged, (long long)w->drop_first, (long long)w->drop_last,
-             (long long)w->dropped_total);
+             (long long)atomic_load(&w->dropped_total));
     w->drop_unlogged = 0;
     w->drop_logged_ns = now;
 }
@@ -438,7 +438,7 @@ static void writer_check_caps(writer_t *w, const spool_record_t *batch,
                     w->drop_first = first;
                 w->drop_last = spool_first_seq(w->spool) - 1;
                 w->drop_unlogged += n;
-                w->dropped_total += n;
+                atomic_fetch_add(&w->dropped_total, n);
                 writer_log_drops(w, 0);
             }
         }
