@@ -350,7 +350,11 @@ int main(int argc, char **argv)
         goto fail;
     }
     if (d.cfg.metrics_file[0]) {
-        metrics_sources_t ms = {.ingest = d.ingest, .norm = d.norm, .writer = d.writer};
+        metrics_sources_t ms = {.ingest = d.ingest,
+                                .norm = d.norm,
+                                .writer = d.writer,
+                                .shippers = d.shippers,
+                                .n_shippers = d.n_shippers};
         if (ensure_parent_dir(d.cfg.metrics_file, err, sizeof err) < 0 ||
             metrics_start(d.loop, d.cfg.metrics_file, d.cfg.metrics_interval_ms, &ms, &d.metrics,
                           err, sizeof err) < 0)

@@ -169,6 +169,23 @@ size_t metrics_format(const metrics_sources_t *src, int64_t start_ms, int64_t no
         put(&o, "ocsf_collector_sink_lag_events{sink=\"%s\"} %lld\n",
             label_value(ws.cursors[i].name, lv, sizeof lv), (long long)(lag > 0 ? lag : 0));
     }
+    head(&o, "sink_errors_total", "counter",
+         "Failed delivery attempts of the sink (each is retried with backoff, or stops the sink).");
+    for (int i = 0; i < src->n_shippers; i++) {
+        shipper_stats_t ss;
+        shipper_get_stats(src->shippers[i], &ss);
+        put(&o, "ocsf_collector_sink_errors_total{sink=\"%s\"} %llu\n",
+            label_value(ss.name, lv, sizeof lv), ss.errors);
+    }
+    head(&o, "sink_up", "gauge",
+         "1 while the sink delivers, 0 while it retries after a failure or stopped on a fatal "
+         "one.");
+    for (int i = 0; i < src->n_shippers; i++) {
+        shipper_stats_t ss;
+        shipper_get_stats(src->shippers[i], &ss);
+        put(&o, "ocsf_collector_sink_up{sink=\"%s\"} %d\n", label_value(ss.name, lv, sizeof lv),
+            ss.state == SHIPPER_DELIVERING);
+    }
     return o.need;
 }
 

@@ -13,7 +13,8 @@
  *   connections_open; normalizer (when normalize is on): mapped_total, passthrough_total,
  *   unknown_type_total, invalid_total, mapping_entries, mapping_reloads_total{result};
  *   spool: committed_seq, pending_bytes, full, dropped_total; per sink:
- *   sink_cursor_seq{sink}, sink_lag_events{sink}; and start_time_seconds,
+ *   sink_cursor_seq{sink}, sink_lag_events{sink}, sink_errors_total{sink}, sink_up{sink}; and
+ *   start_time_seconds,
  *   metrics_written_timestamp_seconds (a stale file shows), info{version}.
  *
  * Threads: the loop thread only (the writer's figures are read under its lock).
@@ -27,6 +28,7 @@
 
 #include "ingest.h"
 #include "norm.h"
+#include "shipper.h"
 #include "writer.h"
 
 typedef struct metrics metrics_t;
@@ -37,6 +39,8 @@ typedef struct metrics_sources {
     ingest_t *ingest;
     norm_t *norm;
     writer_t *writer;
+    shipper_t *const *shippers;
+    int n_shippers;
 } metrics_sources_t;
 
 /* Writes the file once now (so a bad path fails at start, with err naming it) and then every

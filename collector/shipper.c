@@ -39,6 +39,8 @@ struct shipper {
     atomic_llong stop_target; /* when stopping: ship up to this seq, then exit */
     atomic_llong stop_deadline_ms;
     int64_t pos, submitted, delivered;
+    atomic_ullong errors; /* failed attempts (retried or fatal), for the metrics */
+    atomic_int state;     /* SHIPPER_DELIVERING, SHIPPER_RETRYING or SHIPPER_STOPPED */
 
     /* batch being read from the spool */
     sink_event_t ev[SHIPPER_BATCH];
@@ -50,6 +52,13 @@ struct shipper {
 const char *shipper_name(const shipper_t *sh)
 {
     return sh->name;
+}
+
+void shipper_get_stats(const shipper_t *sh, shipper_stats_t *st)
+{
+    st->name = sh->name;
+    st->errors = atomic_load(&sh->errors);
+    st->state = atomic_load(&sh->state);
 }
 
 static void shipper_dead_letter(void *ctx, int64_t seq, const char *reason)
@@ -228,13 +237,17 @@ static void *shipper_main(void *arg)
                 writer_set_cursor(sh->writer, sh->cursor_index, d);
             }
         }
+        if (rc != SINK_OK)
+            atomic_fetch_add(&sh->errors, 1);
         if (rc == SINK_FATAL) {
+            atomic_store(&sh->state, SHIPPER_STOPPED);
             log_error("sink %s stopped: %s (fix the configuration and reload)", sh->name, err);
             while (!atomic_load(&sh->is_stopping))
                 sleep_ms(200);
             break;
         }
         if (rc == SINK_RETRY) {
+            atomic_store(&sh->state, SHIPPER_RETRYING);
             if (failures++ == 0)
                 log_warn("sink %s: %s; retrying from seq %lld", sh->name, err,
                          (long long)sh->delivered + 1);
@@ -254,6 +267,7 @@ static void *shipper_main(void *arg)
             continue;
         }
         if (failures) {
+            atomic_store(&sh->state, SHIPPER_DELIVERING);
             log_info("sink %s: delivering again after %d failed attempts", sh->name, failures);
             failures = 0;
             backoff_ms = 0;
@@ -274,6 +288,8 @@ static void *shipper_main(void *arg)
 int shipper_run(shipper_t *sh)
 {
     atomic_init(&sh->is_stopping, 0);
+    atomic_init(&sh->errors, 0);
+    atomic_init(&sh->state, SHIPPER_DELIVERING);
     if (pthread_create(&sh->thread, NULL, shipper_main, sh) != 0)
         return -1;
     sh->is_running = 1;

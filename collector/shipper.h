@@ -29,4 +29,13 @@ void shipper_stop(shipper_t *sh, int timeout_ms);
 void shipper_free(shipper_t *sh);
 const char *shipper_name(const shipper_t *sh);
 
+/* For the metrics (any thread): failed attempts so far and what the sink is doing now. */
+enum { SHIPPER_DELIVERING = 1, SHIPPER_RETRYING = 0, SHIPPER_STOPPED = -1 };
+typedef struct shipper_stats {
+    const char *name; /* valid while the shipper lives */
+    unsigned long long errors;
+    int state;
+} shipper_stats_t;
+void shipper_get_stats(const shipper_t *sh, shipper_stats_t *st);
+
 #endif

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import socket
 import threading
 
 import harness
@@ -93,6 +94,32 @@ class MetricsTest(harness.CollectorTestCase):
         self.assertEqual(m[("sink_cursor_seq", sink)], 10)
         self.assertEqual(m[("events_total", "")], 10)
         self.assertFalse(os.path.exists(path + ".tmp"))
+
+    def test_sink_down(self):
+        """A sink that cannot deliver: its errors count up, sink_up is 0 and its lag holds every event, while the
+        file sink beside it is up with no lag."""
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        dead = "syslog+tcp://127.0.0.1:%d" % probe.getsockname()[1]
+        probe.close()  # nothing listens there now: every connect is refused
+        path = os.path.join(self.tmp, "collector.prom")
+        col = self.collector(sinks=["file://" + os.path.join(self.tmp, "events.ndjson"), dead],
+                             args=["--metrics-file", path, "--metrics-interval-ms", "100",
+                                   "--shutdown-timeout-ms", "1000"])
+        r = harness.run_emit(["--to", col.url("tcp"), "--ack"],
+                             input=b"".join(make_event(i, "down") + b"\n" for i in range(5)))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        file_sink, down = 'sink="file://%s"' % col.sink_path, 'sink="%s"' % dead
+
+        def seen():
+            m = read_metrics(path)
+            return m[("sink_errors_total", down)] >= 2 and m[("sink_lag_events", file_sink)] == 0
+        harness.wait_until(seen, scaled(10), what="the down sink's errors and the file sink's delivery")
+        m = read_metrics(path)
+        self.assertEqual(m[("sink_up", down)], 0)
+        self.assertEqual(m[("sink_lag_events", down)], 5)
+        self.assertEqual(m[("sink_up", file_sink)], 1)
+        self.assertEqual(m[("sink_errors_total", file_sink)], 0)
 
     def test_never_partial_under_load(self):
         path = os.path.join(self.tmp, "collector.prom")
