@@ -88,8 +88,10 @@ static const char *label_value(const char *s, char *buf, size_t cap)
     return buf;
 }
 
-size_t metrics_format(const metrics_sources_t *src, int64_t start_ms, int64_t now_ms, char *buf,
-                      size_t cap)
+/* The text of one snapshot into buf (NUL-terminated, cut at cap); the length it needed (like
+ * snprintf). */
+static size_t metrics_format(const metrics_sources_t *src, int64_t start_ms, int64_t now_ms,
+                             char *buf, size_t cap)
 {
     struct out o = {.p = buf, .cap = cap};
     ingest_stats_t in;

@@ -54,9 +54,4 @@ void metrics_write_now(metrics_t *m);
 /* Stops the timer and frees m once the loop has closed it. NULL is fine. */
 void metrics_stop(metrics_t *m);
 
-/* The text of one snapshot into buf (NUL-terminated, cut at cap): for metrics_write_now and the
- * unit test. Returns the length it needed (like snprintf). */
-size_t metrics_format(const metrics_sources_t *src, int64_t start_ms, int64_t now_ms, char *buf,
-                      size_t cap);
-
 #endif /* OCSF_METRICS_H */
