@@ -131,6 +131,27 @@ static uint64_t tls_cert_match(X509 *cert, const char *const *names, int n, char
     return matched;
 }
 
+/* 1 when allow_identities is set and cert carries none of its names, with reason saying so
+ * (`when`: "" at the handshake, " any more" after a reload); 0 when it is admitted. */
+static int tls_identity_refused(X509 *cert, const struct tls_ids *ids, const char *when,
+                                char *reason, size_t reasonlen)
+{
+    char names[300], subject[256];
+    if (ids->n_ids == 0 || tls_cert_match(cert, ids->ids, ids->n_ids, names, sizeof names) != 0)
+        return 0;
+    X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof subject);
+    snprintf(reason, reasonlen,
+             "client certificate %.200s is not in allow_identities%s (its names: %.250s)", subject,
+             when, names);
+    return 1;
+}
+
+/* The allow_types_by_identity keys cert matches (bit k: key k). */
+static uint32_t tls_type_keys(X509 *cert, const struct tls_ids *ids)
+{
+    return (uint32_t)tls_cert_match(cert, ids->type_ids, ids->n_type_ids, NULL, 0);
+}
+
 static int tls_verify_cb(int is_ok, X509_STORE_CTX *x)
 {
     SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
@@ -151,15 +172,10 @@ static int tls_verify_cb(int is_ok, X509_STORE_CTX *x)
                      depth, X509_verify_cert_error_string(e));
         return 0;
     }
-    if (depth == 0 && cert && tc->t->ids->n_ids > 0) {
-        char names[300];
-        if (tls_cert_match(cert, tc->t->ids->ids, tc->t->ids->n_ids, names, sizeof names) == 0) {
-            snprintf(tc->refusal, sizeof tc->refusal,
-                     "client certificate %.200s is not in allow_identities (its names: %.250s)",
-                     subject, names);
-            X509_STORE_CTX_set_error(x, X509_V_ERR_APPLICATION_VERIFICATION);
-            return 0;
-        }
+    if (depth == 0 && cert &&
+        tls_identity_refused(cert, tc->t->ids, "", tc->refusal, sizeof tc->refusal)) {
+        X509_STORE_CTX_set_error(x, X509_V_ERR_APPLICATION_VERIFICATION);
+        return 0;
     }
     return 1;
 }
@@ -366,8 +382,7 @@ static void tls_establish(ingest_tls_conn_t *tc)
     if (!peer)
         return;
     /* once per connection: the certificate is verified and cannot change (no renegotiation) */
-    tc->type_keys =
-        (uint32_t)tls_cert_match(peer, tc->t->ids->type_ids, tc->t->ids->n_type_ids, NULL, 0);
+    tc->type_keys = tls_type_keys(peer, tc->t->ids);
     if (X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, tc->cn,
                                   sizeof tc->cn) < 0)
         tc->cn[0] = '\0';
@@ -413,24 +428,15 @@ int ingest_tls_read(ingest_tls_conn_t *tc, char *buf, size_t cap, char *reason, 
 
 int ingest_tls_conn_recheck(ingest_tls_conn_t *tc, char *reason, size_t reasonlen)
 {
-    const struct tls_ids *ids = tc->t->ids;
     /* NULL: no client certificate yet (the verify callback will check it against the new table)
      * or none asked for */
     X509 *peer = SSL_get0_peer_certificate(tc->ssl);
     if (!peer || tc->is_failed)
         return 1;
-    char names[300];
-    if (ids->n_ids > 0 && tls_cert_match(peer, ids->ids, ids->n_ids, names, sizeof names) == 0) {
-        char subject[256];
-        X509_NAME_oneline(X509_get_subject_name(peer), subject, sizeof subject);
-        snprintf(reason, reasonlen,
-                 "client certificate %.200s is not in allow_identities any more (its names: "
-                 "%.250s)",
-                 subject, names);
+    if (tls_identity_refused(peer, tc->t->ids, " any more", reason, reasonlen))
         return 0;
-    }
     if (tc->is_established)
-        tc->type_keys = (uint32_t)tls_cert_match(peer, ids->type_ids, ids->n_type_ids, NULL, 0);
+        tc->type_keys = tls_type_keys(peer, tc->t->ids);
     return 1;
 }
 

@@ -203,17 +203,11 @@ static int metrics_write(metrics_t *m, char *err, size_t errlen)
     int fd = open(m->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         goto fail;
-    for (size_t off = 0; off < n;) {
-        ssize_t w = write(fd, m->buf + off, n - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            int e = errno;
-            close(fd);
-            errno = e;
-            goto fail;
-        }
-        off += (size_t)w;
+    if (util_write_all(fd, m->buf, n) < 0) {
+        int e = errno ? errno : EIO;
+        close(fd);
+        errno = e;
+        goto fail;
     }
     if (close(fd) < 0 || rename(m->tmp, m->path) < 0)
         goto fail;

@@ -9,6 +9,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 int64_t util_now_ms(void)
 {
@@ -136,4 +137,20 @@ void util_text_sanitize(char *s)
         }
         p += n;
     }
+}
+
+int util_write_all(int fd, const char *buf, size_t len)
+{
+    for (size_t off = 0; off < len;) {
+        ssize_t n = write(fd, buf + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = 0;
+            return -1;
+        }
+        off += (size_t)n;
+    }
+    return 0;
 }

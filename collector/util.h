@@ -15,6 +15,9 @@ uint64_t util_mono_ns(void);
 int util_strlcpy(char *dst, const char *src, size_t len);
 /* mkdir -p; returns 0 or -1 with errno set. */
 int util_mkdirs(const char *path, unsigned mode);
+/* Writes buf[0..len) to fd whole (retrying partial writes and EINTR). 0, or -1 with errno set (0
+ * when a write made no progress). */
+int util_write_all(int fd, const char *buf, size_t len);
 /* Grows *buf (capacity *cap, len bytes used) so that `more` bytes fit after len: doubling from
  * `initial`. 0, or -1 on out of memory (the buffer is unchanged). */
 int util_buf_reserve(char **buf, size_t *cap, size_t len, size_t more, size_t initial);

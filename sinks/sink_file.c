@@ -199,20 +199,13 @@ static void file_reset(sink_t *s)
 /* Writes the staged buffer whole, or cuts the file back to the last good size. */
 static int file_write_staged(sink_t *s, char *err, size_t errlen)
 {
-    size_t off = 0;
-    while (off < s->len) {
-        ssize_t n = write(s->fd, s->buf + off, s->len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            snprintf(err, errlen, "write to %s failed: %s", s->path,
-                     n < 0 ? strerror(errno) : "no progress");
-            if (ftruncate(s->fd, s->good_size) < 0) /* keep whole lines only */
-                log_warn("file sink %s: cannot cut a partial write: %s", s->path, strerror(errno));
-            file_reset(s);
-            return SINK_RETRY;
-        }
-        off += (size_t)n;
+    if (util_write_all(s->fd, s->buf, s->len) < 0) {
+        snprintf(err, errlen, "write to %s failed: %s", s->path,
+                 errno ? strerror(errno) : "no progress");
+        if (ftruncate(s->fd, s->good_size) < 0) /* keep whole lines only */
+            log_warn("file sink %s: cannot cut a partial write: %s", s->path, strerror(errno));
+        file_reset(s);
+        return SINK_RETRY;
     }
     s->good_size += (off_t)s->len;
     s->len = 0;
